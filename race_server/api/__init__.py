@@ -1,0 +1,1 @@
+"""HTTP and websocket endpoints: thin, validate at the edge, call domain code."""

@@ -1,0 +1,63 @@
+"""create_app(settings): routes and the lifespan that owns the database, pool and event bus."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from race_server import auth
+from race_server.api import identity, ops
+from race_server.api.errors import ApiError, error_response
+from race_server.api.middleware import RequestContext
+from race_server.bus import create_bus
+from race_server.db.lifecycle import database_dsn
+from race_server.db.migrate import migrate
+from race_server.db.pool import create_pool
+from race_server.metrics import Metrics
+from race_server.settings import Settings
+
+log = logging.getLogger("trackside.app")
+
+
+def create_app(settings: Settings, *, bus_prefix: str = "trackside:") -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            dsn = await stack.enter_async_context(database_dsn(settings))
+            pool = await create_pool(dsn, settings)
+            stack.push_async_callback(pool.close)
+            if settings.run_migrations:
+                async with pool.acquire() as conn:
+                    applied = await migrate(conn)
+                if applied:
+                    log.info("database migrated", extra={"applied": ",".join(applied)})
+            bus = create_bus(settings.redis_url, prefix=bus_prefix)
+            await bus.start()
+            stack.push_async_callback(bus.close)
+            app.state.pool = pool
+            app.state.bus = bus
+            app.state.resolve_principal = auth.make_resolver(pool, app.state.signer)
+            log.info("trackside ready", extra={"embedded_db": settings.embedded_database, "bus": type(bus).__name__})
+            yield
+        log.info("trackside stopped")
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc)
+
+    app = Starlette(
+        routes=[*ops.routes, *identity.routes],
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error},
+    )
+    app.state.settings = settings
+    app.state.signer = auth.session_signer(settings.secret_key)
+    app.state.metrics = Metrics(app.state)
+    app.user_middleware.insert(0, Middleware(RequestContext, metrics=app.state.metrics))
+    return app

@@ -1,0 +1,165 @@
+"""The `trackside` command."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from race_server.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="Trackside: live racing and broadcast server for autonomous 1/18-scale model cars.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema: apply and inspect migrations.", no_args_is_help=True)
+admin_app = typer.Typer(help="Administration: accounts that cannot be created from the web.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print one JSON object.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.add_typer(bench_app, name="bench")
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        typer.echo(f"configuration error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run(make: Callable[[Settings], Awaitable[T]]) -> T:
+    from race_server.db.embedded import EmbeddedPostgresError
+    from race_server.db.migrate import MigrationError
+    from race_server.logs import configure_logging
+
+    settings = _settings()
+    configure_logging("warning", "text")
+    try:
+        return asyncio.run(make(settings))
+    except (MigrationError, EmbeddedPostgresError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to bind. Default 127.0.0.1 (this machine only); 0.0.0.0 on race day."),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 8000 or TRACKSIDE_PORT).")] = None,
+) -> None:
+    """Run the server until Ctrl-C / SIGTERM (stops the embedded PostgreSQL with it)."""
+    import uvicorn
+
+    from race_server.app import create_app
+    from race_server.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        lifespan="on",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(1)
+
+
+async def _with_connection(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+    import asyncpg
+
+    from race_server.db.lifecycle import database_dsn
+
+    async with database_dsn(settings, allow_attach=True) as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations (the server also does this at start-up)."""
+    from race_server.db.migrate import migrate
+
+    applied = _run(lambda s: _with_connection(s, migrate))
+    typer.echo("\n".join(f"applied {name}" for name in applied) if applied else "database is up to date")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """List migrations and whether each is applied."""
+    from race_server.db.migrate import status
+
+    rows = _run(lambda s: _with_connection(s, status))
+    for row in rows:
+        typer.echo(f"{'applied' if row.applied else 'pending'}  {row.migration.filename}")
+
+
+@admin_app.command("create-organizer")
+def create_organizer(
+    email: Annotated[str, typer.Option(help="The organizer's login email.")],
+    password: Annotated[
+        str | None, typer.Option(help="Password (10+ characters); prompted for when omitted.")
+    ] = None,
+) -> None:
+    """Create an organizer account (the first account of a new server)."""
+    from race_server import auth
+    from race_server.db import users
+    from race_server.db.migrate import migrate
+
+    secret = password if password is not None else getpass.getpass("password: ")
+    try:
+        auth.validate_password(secret)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+    async def work(conn: object) -> int:
+        await migrate(conn)  # type: ignore[arg-type]
+        password_hash = await auth.hash_password(secret)
+        try:
+            user = await users.create(conn, role="organizer", email=email, password_hash=password_hash, alias=None)  # type: ignore[arg-type]
+        except users.DuplicateUser as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+        return user.id
+
+    user_id = _run(lambda s: _with_connection(s, work))
+    typer.echo(f"organizer {email} created (id {user_id})")
+
+
+@bench_app.command("sim")
+def bench_sim(
+    seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 3.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the only format).")] = True,
+) -> None:
+    """Simulator speed: env steps/s (camera, lidar+stereo), physics steps/s, camera fps, RSS."""
+    from race_server.sim.bench import run_sim_benchmark
+
+    typer.echo(json.dumps(run_sim_benchmark(seconds)))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""Gymnasium env ``Trackside/DeepRacer-v0`` (registered when this module is imported).
+
+Built from a model_metadata dict (action space, sensors), a ``WorldConfig`` (track, direction,
+objects, episode rules, seed) and an optional reward callable taking the DeepRacer params dict.
+
+Observations are a ``Dict`` keyed by sensor name:
+``FRONT_FACING_CAMERA`` uint8 (120, 160, 1) (channel-last like the network input [1, 120, 160, 1]),
+``STEREO_CAMERAS`` uint8 (120, 160, 2), ``LIDAR`` float32 (64,), ``SECTOR_LIDAR`` float32 (8,),
+``DISCRETIZED_SECTOR_LIDAR`` float32 (owner C's shape).
+Actions: ``Discrete(n)`` over the metadata's actions in index order, or for continuous spaces
+``Box(-1, 1, (2,))`` = (steering, speed) scaled linearly to the metadata's bounds.
+Episodes that hit the time limit or the step limit are truncated; all other ends are terminations.
+``info["params"]`` is the reward-params dict of the step, ``info["metrics"]`` the episode metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from race_server.sim.episode import EpisodeConfig, Simulation, StepOutcome
+from race_server.sim.metadata import ModelMetadata, default_model_metadata, parse_model_metadata
+from race_server.sim.objects import ObjectsConfig
+from race_server.sim.sensors import SensorSuite
+from race_server.sim.tracks import resolve_track
+
+ENV_ID = "Trackside/DeepRacer-v0"
+REWARD_LIMIT = 1e5
+
+RewardFunction = Callable[[dict[str, Any]], Any]
+
+
+class RewardFunctionError(RuntimeError):
+    """The reward function returned something DeepRacer would reject."""
+
+
+def centre_line_reward(params: dict[str, Any]) -> float:
+    """The guide's example 1: follow the centre line."""
+    width = params["track_width"]
+    distance = params["distance_from_center"]
+    if distance <= 0.1 * width:
+        return 1.0
+    if distance <= 0.25 * width:
+        return 0.5
+    if distance <= 0.5 * width:
+        return 0.1
+    return 1e-3
+
+
+def checked_reward(value: Any) -> float:
+    try:
+        reward = float(value)
+    except (TypeError, ValueError) as exc:
+        raise RewardFunctionError(f"reward function returned {value!r}, which float() rejects") from exc
+    if not math.isfinite(reward) or abs(reward) > REWARD_LIMIT:
+        raise RewardFunctionError(
+            f"reward function returned {reward!r}; it must be finite and within [-1e5, 1e5]"
+        )
+    return reward
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Which world an env simulates. ``route_id`` (a route file) wins over ``track_id`` + direction."""
+
+    track_id: str = "reinvent_base"
+    direction: str | None = None  # CLOCKWISE | COUNTER_CLOCKWISE; None = the track's default
+    route_id: str | None = None
+    reverse: bool = False
+    objects: ObjectsConfig = field(default_factory=ObjectsConfig)
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)
+    seed: int | None = None
+    domain_randomization: bool = False
+
+    def route(self) -> tuple[str, bool]:
+        if self.route_id is not None:
+            return self.route_id, self.reverse
+        if self.direction is None:
+            from race_server.sim.tracks import load_console_track
+
+            track = load_console_track(self.track_id)
+            return track.route_id, track.reverse
+        return resolve_track(self.track_id, self.direction)
+
+
+def _world_config(world: WorldConfig | Mapping[str, Any] | None) -> WorldConfig:
+    if world is None:
+        return WorldConfig()
+    if isinstance(world, WorldConfig):
+        return world
+    raw = dict(world)
+    if isinstance(raw.get("objects"), Mapping):
+        raw["objects"] = ObjectsConfig(**raw["objects"])
+    if isinstance(raw.get("episode"), Mapping):
+        raw["episode"] = EpisodeConfig(**raw["episode"])
+    allowed = set(WorldConfig.__dataclass_fields__)
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ValueError(f"world config: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+    return WorldConfig(**raw)
+
+
+class DeepRacerEnv(gym.Env[dict[str, NDArray[Any]], Any]):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+
+    def __init__(
+        self,
+        model_metadata: Mapping[str, Any] | None = None,
+        world: WorldConfig | Mapping[str, Any] | None = None,
+        reward_function: RewardFunction | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode = {render_mode!r}; allowed: None, 'rgb_array'")
+        self.render_mode = render_mode
+        self.model: ModelMetadata = parse_model_metadata(
+            model_metadata if model_metadata is not None else default_model_metadata()
+        )
+        self.world_config = _world_config(world)
+        route_id, reverse = self.world_config.route()
+        self.sim = Simulation(
+            route_id,
+            reverse,
+            objects=self.world_config.objects,
+            episode=self.world_config.episode,
+            seed=self.world_config.seed,
+        )
+        self.reward_function: RewardFunction = reward_function or centre_line_reward
+        self.sensors = SensorSuite(
+            self.model.sensors,
+            self.model.lidar_config,
+            domain_randomization=self.world_config.domain_randomization,
+        )
+        self.observation_space = spaces.Dict(self.sensors.spaces())
+        self.action_space: spaces.Space[Any]
+        if self.model.action_space_type == "discrete":
+            self.action_space = spaces.Discrete(len(self.model.actions))
+            self._actions = [(a.steering_angle, a.speed) for a in self.model.actions]
+        else:
+            self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+            self._actions = []
+        self._seeded = False
+        self._last_obs: dict[str, NDArray[Any]] | None = None
+
+    # ----------------------------------------------------------------- actions
+    def action_values(self, action: Any) -> tuple[float, float]:
+        """(steering degrees, speed m/s) for an action of this env's action space."""
+        if self.model.action_space_type == "discrete":
+            index = int(action)
+            if not 0 <= index < len(self._actions):
+                raise ValueError(f"action index {index} out of range 0..{len(self._actions) - 1}")
+            return self._actions[index]
+        b = self.model.continuous
+        assert b is not None
+        a = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
+        steer = b.steering_low + (float(a[0]) + 1.0) / 2.0 * (b.steering_high - b.steering_low)
+        speed = b.speed_low + (float(a[1]) + 1.0) / 2.0 * (b.speed_high - b.speed_low)
+        return steer, speed
+
+    # -------------------------------------------------------------------- core
+    def _observe(self) -> dict[str, NDArray[Any]]:
+        sim = self.sim
+        world = sim.world
+        assert world is not None
+        boxes = sim.track_objects.boxes if sim.track_objects is not None else []
+        obs = self.sensors.observe(sim.track, world.x, world.y, world.yaw, boxes, self.np_random)
+        self._last_obs = obs
+        return obs
+
+    def _info(self, outcome: StepOutcome) -> dict[str, Any]:
+        return {
+            "params": outcome.params,
+            "metrics": self.sim.metrics.as_dict(),
+            "status": outcome.status,
+            "pause_duration": outcome.pause_duration,
+            "lap_time": outcome.lap_time,
+            "action": self.sim.last_action,
+        }
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            # a seeded reset restarts the world's generator and the start-position schedule
+            self.sim.seed(seed)
+            self.sim.episode_index = -1
+        elif not self._seeded and self.world_config.seed is not None:
+            super().reset(seed=self.world_config.seed)
+        self._seeded = True
+        outcome = self.sim.reset()
+        return self._observe(), self._info(outcome)
+
+    def step(
+        self, action: Any
+    ) -> tuple[dict[str, NDArray[Any]], SupportsFloat, bool, bool, dict[str, Any]]:
+        steering, speed = self.action_values(action)
+        outcome = self.sim.step(steering, speed)
+        reward = checked_reward(self.reward_function(outcome.params))
+        return self._observe(), reward, outcome.terminated, outcome.truncated, self._info(outcome)
+
+    def render(self) -> NDArray[np.uint8] | None:  # type: ignore[override]
+        if self.render_mode != "rgb_array":
+            return None
+        if self._last_obs is None:
+            raise RuntimeError("call reset() before render()")
+        cam = self._last_obs[self.model.camera]
+        return np.repeat(cam[:, :, :1], 3, axis=2)
+
+
+def make_env(
+    model_metadata: Mapping[str, Any] | None = None,
+    world: WorldConfig | Mapping[str, Any] | None = None,
+    reward_function: RewardFunction | None = None,
+) -> DeepRacerEnv:
+    return DeepRacerEnv(model_metadata, world, reward_function)
+
+
+if ENV_ID not in gym.registry:
+    gym.register(id=ENV_ID, entry_point="race_server.sim.env:DeepRacerEnv")
