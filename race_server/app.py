@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,7 +18,7 @@ from race_server.api.errors import ApiError, error_response
 from race_server.api.middleware import RequestContext
 from race_server.bus import create_bus
 from race_server.db.lifecycle import database_dsn
-from race_server.db.migrate import migrate
+from race_server.db.migrate import MIGRATIONS_DIR, migrate
 from race_server.db.pool import create_pool
 from race_server.metrics import Metrics
 from race_server.settings import Settings
@@ -25,7 +26,9 @@ from race_server.settings import Settings
 log = logging.getLogger("trackside.app")
 
 
-def create_app(settings: Settings, *, bus_prefix: str = "trackside:") -> Starlette:
+def create_app(
+    settings: Settings, *, bus_prefix: str = "trackside:", migrations_dir: Path = MIGRATIONS_DIR
+) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
@@ -34,7 +37,7 @@ def create_app(settings: Settings, *, bus_prefix: str = "trackside:") -> Starlet
             stack.push_async_callback(pool.close)
             if settings.run_migrations:
                 async with pool.acquire() as conn:
-                    applied = await migrate(conn)
+                    applied = await migrate(conn, migrations_dir)
                 if applied:
                     log.info("database migrated", extra={"applied": ",".join(applied)})
             bus = create_bus(settings.redis_url, prefix=bus_prefix)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, TypeVar
 
 import typer
@@ -50,6 +51,22 @@ def _run(make: Callable[[Settings], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+def _graceful_server_class() -> type:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn re-raises the stop signal after a graceful shutdown, so Ctrl-C would end
+        `make run` with "Error 130"; once the shutdown completed cleanly that is noise."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return GracefulServer
+
+
 @app.command()
 def serve(
     host: Annotated[
@@ -75,7 +92,7 @@ def serve(
         ws="websockets-sansio",
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    server = _graceful_server_class()(config)
     server.run()
     if not server.started:
         sys.exit(1)

@@ -16,7 +16,7 @@ Episodes that hit the time limit or the step limit are truncated; all other ends
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, SupportsFloat
 
@@ -27,9 +27,8 @@ from numpy.typing import NDArray
 
 from race_server.sim.episode import EpisodeConfig, Simulation, StepOutcome
 from race_server.sim.metadata import ModelMetadata, default_model_metadata, parse_model_metadata
-from race_server.sim.objects import ObjectsConfig
-from race_server.sim.sensors import SensorSuite
-from race_server.sim.tracks import resolve_track
+from race_server.sim.objects import Box, ObjectsConfig
+from race_server.sim.tracks import Track, resolve_track
 
 ENV_ID = "Trackside/DeepRacer-v0"
 REWARD_LIMIT = 1e5
@@ -64,6 +63,72 @@ def checked_reward(value: Any) -> float:
             f"reward function returned {reward!r}; it must be finite and within [-1e5, 1e5]"
         )
     return reward
+
+
+CAMERA_SHAPE = (120, 160)
+
+
+class SensorSuite:
+    """Renders the metadata's sensors for a car pose; one camera / lidar instance per track."""
+
+    def __init__(
+        self, sensors: tuple[str, ...], lidar_config: Mapping[str, float] | None, *, domain_randomization: bool
+    ) -> None:
+        self.sensors = sensors
+        self.lidar_config = lidar_config
+        self.domain_randomization = domain_randomization
+        self._cameras: dict[tuple[str, bool], Any] = {}
+        self._lidar: Any = None
+
+    def spaces(self) -> dict[str, spaces.Space[Any]]:
+        h, w = CAMERA_SHAPE
+        out: dict[str, spaces.Space[Any]] = {}
+        for name in self.sensors:
+            if name == "FRONT_FACING_CAMERA":
+                out[name] = spaces.Box(0, 255, shape=(h, w, 1), dtype=np.uint8)
+            elif name == "STEREO_CAMERAS":
+                out[name] = spaces.Box(0, 255, shape=(h, w, 2), dtype=np.uint8)
+            else:
+                from race_server.sim import lidar
+
+                shape, high = lidar.observation_shape(name)
+                out[name] = spaces.Box(0.0, high, shape=shape, dtype=np.float32)
+        return out
+
+    def _camera(self, track: Track, kind: str) -> Any:
+        from race_server.sim import camera
+
+        key = (track.route_id, track.reverse)
+        cam = self._cameras.get((kind, key[1]))
+        if cam is None or cam.track is not track:
+            cls = camera.StereoCamera if kind == "STEREO_CAMERAS" else camera.Camera
+            randomization = (
+                camera.DomainRandomization(brightness=0.15, noise_std=3.0, texture_jitter=0.01)
+                if self.domain_randomization
+                else None
+            )
+            cam = cls(track, randomization=randomization)
+            self._cameras[(kind, key[1])] = cam
+        return cam
+
+    def observe(
+        self, track: Track, x: float, y: float, yaw: float, boxes: Sequence[Box], rng: np.random.Generator
+    ) -> dict[str, NDArray[Any]]:
+        out: dict[str, NDArray[Any]] = {}
+        scan: NDArray[np.float32] | None = None
+        for name in self.sensors:
+            if name in ("FRONT_FACING_CAMERA", "STEREO_CAMERAS"):
+                frame = self._camera(track, name).render(x, y, yaw, boxes, rng=rng)
+                out[name] = frame.reshape(*CAMERA_SHAPE, -1)
+            else:
+                from race_server.sim import lidar
+
+                if self._lidar is None:
+                    self._lidar = lidar.Lidar()
+                if scan is None:
+                    scan = self._lidar.scan(x, y, yaw, boxes)
+                out[name] = lidar.sensor_view(name, scan).astype(np.float32, copy=False)
+        return out
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class Box:
     length: float
     width: float
     height: float
+    is_bot: bool = False  # bots are drawn as cars, boxes as cardboard
 
     def corners(self) -> npt.NDArray[np.float64]:
         """(4, 2) footprint corners, counter-clockwise."""
@@ -286,7 +287,7 @@ class TrackObjects:
     def _bot_box(self, bot: _Bot) -> Box:
         x, y, heading = self.track.pose_at(self._wrap(bot.distance), bot.lateral)
         yaw = heading + math.atan(self._lateral_slope(bot))
-        return Box(x, y, yaw, BOT_LENGTH, BOT_WIDTH, BOT_HEIGHT)
+        return Box(x, y, yaw, BOT_LENGTH, BOT_WIDTH, BOT_HEIGHT, is_bot=True)
 
     def _refresh_bots(self) -> None:
         first = len(self.boxes) - len(self._bots)

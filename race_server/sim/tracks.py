@@ -122,7 +122,7 @@ class Track:
         y = float(y)
         along, seg, px, py, d2 = self._centre.project(x, y)
         ndist = along / self.length
-        nxt = bisect_right(self._ndists, ndist)
+        nxt = bisect_right(self._ndists[:1] + sorted(set(self._ndists[1:])), ndist)
         prv = nxt - 1
         if nxt >= self._n:
             if self.is_loop:

@@ -83,6 +83,8 @@ class World:
         self._max_steer = math.radians(s.max_steering_deg)
         self._max_omega = s.max_speed / s.wheel_radius
         self._paused = 0.0
+        self._control_steps = 0
+        self._pose: tuple[float, float, float] | None = None
         self.prev_reference: tuple[float, float] = (0.0, 0.0)
         self.reset(0.0, 0.0, 0.0)
 
@@ -91,6 +93,7 @@ class World:
         """Place the car at rest; sim time restarts at 0."""
         mujoco.mj_resetData(self.model, self.data)
         self._paused = 0.0
+        self._control_steps = 0
         self.place(x, y, yaw)
 
     def place(self, x: float, y: float, yaw: float) -> None:
@@ -104,6 +107,7 @@ class World:
         d.qpos[0:3] = (x, y, self.spec.wheel_radius)
         d.qpos[3:7] = (math.cos(yaw / 2.0), 0.0, 0.0, math.sin(yaw / 2.0))
         mujoco.mj_forward(self.model, d)
+        self._pose = None
         self.prev_reference = self.reference_point()
 
     def pause(self, seconds: float) -> None:
@@ -129,29 +133,37 @@ class World:
         d.ctrl[self._steer_ctrl] = steer
         d.ctrl[self._drive_ctrl] = omega
         mujoco.mj_step(self.model, d, nstep=self.substeps)
+        self._pose = None
+        self._control_steps += 1
 
     # ---------------------------------------------------------------- accessors
     @property
     def sim_time(self) -> float:
         """Seconds of simulated time since reset, penalty pauses included."""
-        return float(self.data.time) + self._paused
+        # counted in control steps: summing MuJoCo's timestep drifts (120 x 1/120 != 1.0)
+        return self._control_steps * self.control_dt + self._paused
+
+    def pose(self) -> tuple[float, float, float]:
+        """(x, y, yaw) of the car origin; yaw in radians (-pi, pi]. Cached until the next step."""
+        pose = self._pose
+        if pose is None:
+            q = self.data.qpos
+            w, qx, qy, qz = float(q[3]), float(q[4]), float(q[5]), float(q[6])
+            yaw = math.atan2(2.0 * (w * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))
+            pose = self._pose = (float(q[0]), float(q[1]), yaw)
+        return pose
 
     @property
     def x(self) -> float:
-        return float(self.data.qpos[0])
+        return self.pose()[0]
 
     @property
     def y(self) -> float:
-        return float(self.data.qpos[1])
+        return self.pose()[1]
 
     @property
     def yaw(self) -> float:
-        """Heading in radians (-pi, pi]."""
-        w, qx, qy, qz = self.data.qpos[3:7]
-        return math.atan2(2.0 * (w * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))
-
-    def pose(self) -> tuple[float, float, float]:
-        return self.x, self.y, self.yaw
+        return self.pose()[2]
 
     @property
     def speed(self) -> float:

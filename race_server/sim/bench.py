@@ -1,0 +1,110 @@
+"""Simulator speed figures (``trackside bench``) and the reference pure-pursuit driver."""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from typing import Any
+
+from race_server.sim.env import DeepRacerEnv
+from race_server.sim.episode import Simulation
+from race_server.sim.metadata import default_model_metadata
+from race_server.sim.tracks import Track
+from race_server.sim.world import World
+
+
+def pure_pursuit(
+    track: Track, x: float, y: float, yaw: float, speed: float, lookahead: float = 0.45, wheelbase: float = 0.164
+) -> tuple[float, float]:
+    """(steering degrees, speed) steering the car origin toward the centre line ``lookahead`` ahead."""
+    pos = track.locate(x, y)
+    tx, ty, _ = track.pose_at(pos.projection_distance + lookahead)
+    alpha = math.atan2(ty - y, tx - x) - yaw
+    alpha = (alpha + math.pi) % (2.0 * math.pi) - math.pi
+    dist = max(math.hypot(tx - x, ty - y), 1e-6)
+    steer = math.degrees(math.atan2(2.0 * wheelbase * math.sin(alpha), dist))
+    return max(-30.0, min(30.0, steer)), speed
+
+
+def _discrete_pursuit_index(env: DeepRacerEnv) -> int:
+    """Nearest action of the env's discrete space to the pure-pursuit command."""
+    world = env.sim.world
+    assert world is not None
+    steer, _ = pure_pursuit(env.sim.track, world.x, world.y, world.yaw, 1.0)
+    actions = env.model.actions
+    return min(range(len(actions)), key=lambda i: (abs(actions[i].steering_angle - steer), -actions[i].speed))
+
+
+def _env_rate(env: DeepRacerEnv, seconds: float) -> float:
+    env.reset(seed=0)
+    steps = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(50):
+            _, _, terminated, truncated, _ = env.step(_discrete_pursuit_index(env))
+            steps += 1
+            if terminated or truncated:
+                env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def _physics_rate(seconds: float) -> float:
+    world = World()
+    world.reset(0.0, 0.0, 0.0)
+    steps = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        for i in range(100):
+            world.step(10.0 if i % 40 < 20 else -10.0, 1.5)
+        steps += 100 * world.substeps
+        world.reset(0.0, 0.0, 0.0)
+    return steps / (time.perf_counter() - start)
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # ru_maxrss is kilobytes on Linux, bytes on macOS
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def run_sim_benchmark(seconds: float = 3.0) -> dict[str, float]:
+    """Measure the simulator on this machine (one core): each figure runs for about ``seconds``."""
+    from race_server.sim import camera
+
+    per = max(seconds, 0.1) / 4.0
+    camera_env = DeepRacerEnv()
+    metadata: dict[str, Any] = default_model_metadata()
+    metadata["sensor"] = ["STEREO_CAMERAS", "LIDAR"]
+    stereo_env = DeepRacerEnv(metadata)
+    env_rate = _env_rate(camera_env, per)
+    stereo_rate = _env_rate(stereo_env, per)
+    physics = _physics_rate(per)
+    fps = float(camera.benchmark_camera(per))
+    return {
+        "env_steps_per_s": env_rate,
+        "env_steps_per_s_lidar_stereo": stereo_rate,
+        "physics_steps_per_s": physics,
+        "camera_fps": fps,
+        "peak_rss_mb": _peak_rss_mb(),
+        "realtime_factor": env_rate / 15.0,
+    }
+
+
+def simulation_rate(route_id: str = "reinvent_base", seconds: float = 1.0) -> float:
+    """Control steps per second of the sensorless core (physics + params + rules)."""
+    sim = Simulation(route_id)
+    sim.reset()
+    steps = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        world = sim.world
+        assert world is not None
+        out = sim.step(*pure_pursuit(sim.track, world.x, world.y, world.yaw, 1.5))
+        steps += 1
+        if out.terminated or out.truncated:
+            sim.reset()
+    return steps / (time.perf_counter() - start)
