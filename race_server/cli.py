@@ -7,8 +7,8 @@ import contextlib
 import getpass
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -37,7 +37,7 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _run(make: Callable[[Settings], Awaitable[T]]) -> T:
+def _run(make: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
     from race_server.db.embedded import EmbeddedPostgresError
     from race_server.db.migrate import MigrationError
     from race_server.logs import configure_logging
@@ -133,11 +133,11 @@ def db_status() -> None:
 @admin_app.command("create-organizer")
 def create_organizer(
     email: Annotated[str, typer.Option(help="The organizer's login email.")],
-    password: Annotated[
-        str | None, typer.Option(help="Password (10+ characters); prompted for when omitted.")
-    ] = None,
+    password: Annotated[str | None, typer.Option(help="Password (10+ characters); prompted for when omitted.")] = None,
 ) -> None:
     """Create an organizer account (the first account of a new server)."""
+    import asyncpg
+
     from race_server import auth
     from race_server.db import users
     from race_server.db.migrate import migrate
@@ -149,11 +149,11 @@ def create_organizer(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
 
-    async def work(conn: object) -> int:
-        await migrate(conn)  # type: ignore[arg-type]
+    async def work(conn: asyncpg.Connection) -> int:
+        await migrate(conn)
         password_hash = await auth.hash_password(secret)
         try:
-            user = await users.create(conn, role="organizer", email=email, password_hash=password_hash, alias=None)  # type: ignore[arg-type]
+            user = await users.create(conn, role="organizer", email=email, password_hash=password_hash, alias=None)
         except users.DuplicateUser as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None

@@ -157,7 +157,7 @@ class RedisBus(EventBus):
                 self._on_connected()
                 failures = 0
                 await self._serve(conn)
-            except Exception as exc:  # noqa: BLE001 - any failure means "connection lost"
+            except Exception as exc:
                 if not isinstance(exc, RedisError | OSError):
                     logger.exception("event bus: unexpected error on the Redis connection")
                 self._on_lost(exc, first_failure=failures == 0)

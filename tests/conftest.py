@@ -69,7 +69,7 @@ async def pg_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
+async def redis_url() -> str:
     client = aioredis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
     try:
         await client.ping()
@@ -77,7 +77,7 @@ async def redis_url() -> AsyncIterator[str]:
         service_missing(f"Redis at {TEST_REDIS_URL}", error)
     finally:
         await client.aclose()
-    yield TEST_REDIS_URL
+    return TEST_REDIS_URL
 
 
 @pytest.fixture

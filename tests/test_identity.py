@@ -67,7 +67,9 @@ async def test_organizer_login_me_logout(live_server: LiveServer, settings: Sett
     assert me.status_code == 200 and me.json()["role"] == "organizer"
     assert (await http.post("/api/auth/logout")).status_code == 200
     # The old cookie value is dead server-side, not merely forgotten by this client.
-    stale = httpx.AsyncClient(base_url=live_server.url, cookies={auth.SESSION_COOKIE: response.cookies[auth.SESSION_COOKIE]})
+    stale = httpx.AsyncClient(
+        base_url=live_server.url, cookies={auth.SESSION_COOKIE: response.cookies[auth.SESSION_COOKIE]}
+    )
     async with stale:
         assert (await stale.get("/api/auth/me")).status_code == 401
 
@@ -83,7 +85,9 @@ async def test_wrong_password_and_forged_cookie_refused(
         assert (await forged.get("/api/auth/me")).status_code == 401
 
 
-async def test_failed_logins_are_rate_limited(live_server: LiveServer, settings: Settings, http: httpx.AsyncClient) -> None:
+async def test_failed_logins_are_rate_limited(
+    live_server: LiveServer, settings: Settings, http: httpx.AsyncClient
+) -> None:
     await make_user(settings, "racer", "r@example.com", alias="racer-one")
     for _ in range(settings.login_max_failures):
         response = await http.post("/api/auth/login", json={"email": "r@example.com", "password": "not the one!"})
@@ -94,7 +98,9 @@ async def test_failed_logins_are_rate_limited(live_server: LiveServer, settings:
     assert int(limited.headers["retry-after"]) == settings.login_window_s
 
 
-async def test_signup_needs_invitation_unless_open(live_server: LiveServer, settings: Settings, http: httpx.AsyncClient) -> None:
+async def test_signup_needs_invitation_unless_open(
+    live_server: LiveServer, settings: Settings, http: httpx.AsyncClient
+) -> None:
     await make_user(settings, "organizer", "org@example.com")
     body = {"email": "new@example.com", "password": PASSWORD, "alias": "Speedy"}
     refused = await http.post("/api/auth/signup", json=body)
@@ -112,7 +118,9 @@ async def test_signup_needs_invitation_unless_open(live_server: LiveServer, sett
         assert (await organizer.put("/api/server/signup-mode", json={"mode": "open"})).status_code == 200
         opened = await http.post("/api/auth/signup", json={"email": "b@example.com", "password": PASSWORD})
         assert opened.status_code == 201
-        taken = await http.post("/api/auth/signup", json={"email": "c@example.com", "password": PASSWORD, "alias": "speedy"})
+        taken = await http.post(
+            "/api/auth/signup", json={"email": "c@example.com", "password": PASSWORD, "alias": "speedy"}
+        )
         assert taken.status_code == 409
 
 
@@ -148,7 +156,9 @@ async def test_api_token_create_use_revoke(live_server: LiveServer, settings: Se
     assert stored == auth.digest(token) and token.encode() not in stored
 
 
-async def test_wrong_role_refused_over_http(live_server: LiveServer, settings: Settings, http: httpx.AsyncClient) -> None:
+async def test_wrong_role_refused_over_http(
+    live_server: LiveServer, settings: Settings, http: httpx.AsyncClient
+) -> None:
     assert (await http.get("/api/auth/me")).status_code == 401
     assert (await http.post("/api/invitations", json={})).status_code == 401
     await make_user(settings, "racer", "r@example.com", alias="racerx")

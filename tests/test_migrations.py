@@ -26,7 +26,9 @@ async def test_fresh_database_gets_every_migration(conn: asyncpg.Connection) -> 
     assert [row.applied for row in await status(conn)] == [False] * len(shipped)
     assert await migrate(conn) == shipped
     assert [row.applied for row in await status(conn)] == [True] * len(shipped)
-    tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+    tables = {
+        r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+    }
     assert {"users", "sessions", "api_tokens", "cars", "invitations", "schema_migrations"} <= tables
 
 
@@ -67,7 +69,7 @@ async def test_editing_an_applied_migration_is_refused(conn: asyncpg.Connection,
     directory = write_migrations(tmp_path / "m", {"0001_first.sql": "CREATE TABLE first (id int);"})
     await migrate(conn, directory)
     (directory / "0001_first.sql").write_text("CREATE TABLE first (id bigint);")
-    with pytest.raises(MigrationError, match="0001_first.sql was changed"):
+    with pytest.raises(MigrationError, match=r"0001_first\.sql was changed"):
         await migrate(conn, directory)
 
 

@@ -105,7 +105,9 @@ def test_serve_on_embedded_postgres_survives_stop_and_kill(data_dir: Path) -> No
     health = first.wait_healthy()
     assert health["database"] == {"ok": True, "embedded": True}
     assert health["bus"]["kind"] == "memory"  # type: ignore[index]
-    created = cli(data_dir, first.port, "admin", "create-organizer", "--email", "boss@example.com", "--password", PASSWORD)
+    created = cli(
+        data_dir, first.port, "admin", "create-organizer", "--email", "boss@example.com", "--password", PASSWORD
+    )
     assert created.returncode == 0, created.stderr
     assert login_ok(first.url)
     assert first.stop(signal.SIGINT) == 0

@@ -53,9 +53,8 @@ async def signup(request: Request) -> Response:
     code = data.get("invitation")
     password_hash = await auth.hash_password(password)
     async with pool.acquire() as conn, conn.transaction():
-        if mode != "open":
-            if not isinstance(code, str) or not await invitations.consume(conn, auth.digest(code)):
-                raise ApiError(403, "invitation_required", "sign-up needs a valid, unused, unexpired invitation")
+        if mode != "open" and (not isinstance(code, str) or not await invitations.consume(conn, auth.digest(code))):
+            raise ApiError(403, "invitation_required", "sign-up needs a valid, unused, unexpired invitation")
         try:
             user = await users.create(conn, role="racer", email=email, password_hash=password_hash, alias=alias)
         except users.DuplicateUser as error:
@@ -148,7 +147,7 @@ def _token_json(info: tokens.TokenInfo) -> dict[str, Any]:
 
 
 def _token_name(data: dict[str, Any]) -> str:
-    name = field(data, "name", str).strip()
+    name: str = field(data, "name", str).strip()
     if not 1 <= len(name) <= 64:
         raise ApiError(422, "invalid", "name must be 1-64 characters")
     return name

@@ -17,7 +17,7 @@ async def _database_status(request: Request) -> dict[str, Any]:
     try:
         async with asyncio.timeout(2):
             await request.app.state.pool.fetchval("SELECT 1")
-    except (OSError, TimeoutError, Exception) as error:  # noqa: BLE001 - health reports any failure
+    except (OSError, TimeoutError, Exception) as error:
         return {"ok": False, "error": f"{type(error).__name__}: {error}"}
     return {"ok": True, "embedded": request.app.state.settings.embedded_database}
 

@@ -34,7 +34,5 @@ async def create(conn: asyncpg.Connection | asyncpg.Pool, owner_id: int, name: s
 
 
 async def list_for(conn: asyncpg.Connection | asyncpg.Pool, owner_id: int) -> list[Car]:
-    rows = await conn.fetch(
-        "SELECT id, owner_id, name, created_at FROM cars WHERE owner_id = $1 ORDER BY id", owner_id
-    )
+    rows = await conn.fetch("SELECT id, owner_id, name, created_at FROM cars WHERE owner_id = $1 ORDER BY id", owner_id)
     return [Car(**dict(row)) for row in rows]

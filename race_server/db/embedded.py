@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import IO
 
-
 log = logging.getLogger("trackside.db.embedded")
 
 
@@ -36,7 +35,8 @@ def _bin_path() -> Path:
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedPostgresError("the pgserver package is not installed: pip install pgserver")
-    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
 
 # Postgres refuses to run as root; as root we run it as this unprivileged account.
 SERVICE_USER = "trackside-pg"
@@ -96,9 +96,7 @@ class EmbeddedPostgres:
 
     def _pg(self, program: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         command = [str(_bin_path() / program), *args]
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, user=_run_as(), cwd="/"
-        )
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, user=_run_as(), cwd="/")
         return result
 
     def _acquire_lock(self) -> None:
@@ -139,9 +137,7 @@ class EmbeddedPostgres:
         if (self.pgdata / "PG_VERSION").exists():
             return
         log.info("initialising embedded PostgreSQL in %s", self.pgdata)
-        result = self._pg(
-            "initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8"
-        )
+        result = self._pg("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8")
         if result.returncode != 0:
             raise EmbeddedPostgresError(f"initdb failed in {self.pgdata}: {result.stderr.strip()}")
 

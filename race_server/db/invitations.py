@@ -24,7 +24,7 @@ async def create(
 
 async def consume(conn: asyncpg.Connection, code_hash: bytes) -> bool:
     """Use one seat of a live invitation; False when unknown, expired, revoked or used up."""
-    result = await conn.execute(
+    result: str = await conn.execute(
         "UPDATE invitations SET uses = uses + 1 "
         "WHERE code_hash = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses",
         code_hash,

@@ -108,8 +108,7 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
                     )
             except asyncpg.PostgresError as error:
                 raise MigrationError(
-                    f"migration {migration.filename} failed and was rolled back: "
-                    f"{type(error).__name__}: {error}"
+                    f"migration {migration.filename} failed and was rolled back: {type(error).__name__}: {error}"
                 ) from error
             log.info("applied migration %s", migration.filename)
             applied_now.append(migration.filename)

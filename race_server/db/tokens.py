@@ -62,17 +62,14 @@ async def lookup(conn: asyncpg.Connection | asyncpg.Pool, token_hash: bytes) -> 
 
 
 async def list_created_by(conn: asyncpg.Connection | asyncpg.Pool, user_id: int) -> list[TokenInfo]:
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM api_tokens WHERE created_by = $1 ORDER BY id", user_id
-    )
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM api_tokens WHERE created_by = $1 ORDER BY id", user_id)
     return [TokenInfo(**dict(row)) for row in rows]
 
 
 async def revoke(conn: asyncpg.Connection | asyncpg.Pool, token_id: int, *, by_user: int, any_owner: bool) -> bool:
     """Revoke a token the caller created (organizers may revoke any). False if none matched."""
-    result = await conn.execute(
-        "UPDATE api_tokens SET revoked_at = now() "
-        "WHERE id = $1 AND revoked_at IS NULL AND ($3 OR created_by = $2)",
+    result: str = await conn.execute(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL AND ($3 OR created_by = $2)",
         token_id,
         by_user,
         any_owner,

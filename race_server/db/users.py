@@ -62,9 +62,7 @@ async def by_id(conn: asyncpg.Connection | asyncpg.Pool, user_id: int) -> User |
 
 async def set_alias(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, alias: str) -> User:
     try:
-        row = await conn.fetchrow(
-            f"UPDATE users SET alias = $2 WHERE id = $1 RETURNING {_COLUMNS}", user_id, alias
-        )
+        row = await conn.fetchrow(f"UPDATE users SET alias = $2 WHERE id = $1 RETURNING {_COLUMNS}", user_id, alias)
     except asyncpg.UniqueViolationError:
         raise DuplicateUser("that alias is already taken") from None
     except asyncpg.CheckViolationError as error:

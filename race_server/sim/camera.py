@@ -52,7 +52,7 @@ BOX_RGB = (215, 200, 170)  # cardboard
 BOT_RGB = (230, 100, 30)  # orange shell
 _LIGHT = np.array([0.35, 0.55, 0.76])  # world-frame direction towards the light
 _LIGHT /= np.linalg.norm(_LIGHT)
-_AMBIENT = 0.55
+_AMBIENT = 0.7
 _NEAR = 1e-3  # metres: corners closer to the image plane than this count as behind the camera
 
 

@@ -25,10 +25,11 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from race_server.sim import camera, lidar
 from race_server.sim.episode import EpisodeConfig, Simulation, StepOutcome
 from race_server.sim.metadata import ModelMetadata, default_model_metadata, parse_model_metadata
 from race_server.sim.objects import Box, ObjectsConfig
-from race_server.sim.tracks import Track, resolve_track
+from race_server.sim.tracks import Track, load_console_track, resolve_track
 
 ENV_ID = "Trackside/DeepRacer-v0"
 REWARD_LIMIT = 1e5
@@ -77,8 +78,19 @@ class SensorSuite:
         self.sensors = sensors
         self.lidar_config = lidar_config
         self.domain_randomization = domain_randomization
-        self._cameras: dict[tuple[str, bool], Any] = {}
-        self._lidar: Any = None
+        self._cameras: dict[tuple[str, str, bool], Any] = {}
+        self._lidar = lidar.Lidar()
+        config = dict(lidar_config or {})
+        sectors = int(config.get("num_sectors", lidar.NUMBER_OF_SECTORS))
+        if sectors != lidar.NUMBER_OF_SECTORS:
+            raise ValueError(f"lidar_config.num_sectors = {sectors}; allowed: {lidar.NUMBER_OF_SECTORS}")
+        self._values_per_sector = int(config.get("num_values_per_sector", lidar.DISCRETIZED_VALUES_PER_SECTOR))
+        self._clipping_dist = float(config.get("clipping_dist", lidar.DISCRETIZED_CLIPPING_DIST))
+        if self._values_per_sector < 1 or not self._clipping_dist > 0.0:
+            raise ValueError(
+                "lidar_config: num_values_per_sector must be >= 1 and clipping_dist > 0, "
+                f"got {self._values_per_sector}, {self._clipping_dist}"
+            )
 
     def spaces(self) -> dict[str, spaces.Space[Any]]:
         h, w = CAMERA_SHAPE
@@ -88,19 +100,20 @@ class SensorSuite:
                 out[name] = spaces.Box(0, 255, shape=(h, w, 1), dtype=np.uint8)
             elif name == "STEREO_CAMERAS":
                 out[name] = spaces.Box(0, 255, shape=(h, w, 2), dtype=np.uint8)
+            elif name == "LIDAR":
+                low, high = lidar.LIDAR_MIN_RANGE, lidar.LIDAR_CLIP
+                out[name] = spaces.Box(low, high, shape=(lidar.LIDAR_SAMPLES,), dtype=np.float32)
+            elif name == "SECTOR_LIDAR":
+                out[name] = spaces.Box(0.0, 1.0, shape=(lidar.NUMBER_OF_SECTORS,), dtype=np.float32)
             else:
-                from race_server.sim import lidar
-
-                shape, high = lidar.observation_shape(name)
-                out[name] = spaces.Box(0.0, high, shape=shape, dtype=np.float32)
+                size = lidar.NUMBER_OF_SECTORS * self._values_per_sector
+                out[name] = spaces.Box(0.0, 1.0, shape=(size,), dtype=np.float32)
         return out
 
     def _camera(self, track: Track, kind: str) -> Any:
-        from race_server.sim import camera
-
-        key = (track.route_id, track.reverse)
-        cam = self._cameras.get((kind, key[1]))
-        if cam is None or cam.track is not track:
+        key = (kind, track.route_id, track.reverse)
+        cam = self._cameras.get(key)
+        if cam is None:
             cls = camera.StereoCamera if kind == "STEREO_CAMERAS" else camera.Camera
             randomization = (
                 camera.DomainRandomization(brightness=0.15, noise_std=3.0, texture_jitter=0.01)
@@ -108,7 +121,7 @@ class SensorSuite:
                 else None
             )
             cam = cls(track, randomization=randomization)
-            self._cameras[(kind, key[1])] = cam
+            self._cameras[key] = cam
         return cam
 
     def observe(
@@ -121,13 +134,16 @@ class SensorSuite:
                 frame = self._camera(track, name).render(x, y, yaw, boxes, rng=rng)
                 out[name] = frame.reshape(*CAMERA_SHAPE, -1)
             else:
-                from race_server.sim import lidar
-
-                if self._lidar is None:
-                    self._lidar = lidar.Lidar()
                 if scan is None:
-                    scan = self._lidar.scan(x, y, yaw, boxes)
-                out[name] = lidar.sensor_view(name, scan).astype(np.float32, copy=False)
+                    scan = self._lidar.scan(x, y, yaw, boxes, rng)
+                if name == "LIDAR":
+                    out[name] = lidar.lidar_observation(scan)
+                elif name == "SECTOR_LIDAR":
+                    out[name] = lidar.sector_lidar(scan)
+                else:
+                    out[name] = lidar.discretized_sector_lidar(
+                        scan, self._values_per_sector, self._clipping_dist
+                    ).reshape(-1)
         return out
 
 
@@ -148,8 +164,6 @@ class WorldConfig:
         if self.route_id is not None:
             return self.route_id, self.reverse
         if self.direction is None:
-            from race_server.sim.tracks import load_console_track
-
             track = load_console_track(self.track_id)
             return track.route_id, track.reverse
         return resolve_track(self.track_id, self.direction)
@@ -172,7 +186,7 @@ def _world_config(world: WorldConfig | Mapping[str, Any] | None) -> WorldConfig:
     return WorldConfig(**raw)
 
 
-class DeepRacerEnv(gym.Env[dict[str, NDArray[Any]], Any]):
+class DeepRacerEnv(gym.Env[dict[str, Any], Any]):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
 
     def __init__(
@@ -271,7 +285,7 @@ class DeepRacerEnv(gym.Env[dict[str, NDArray[Any]], Any]):
         reward = checked_reward(self.reward_function(outcome.params))
         return self._observe(), reward, outcome.terminated, outcome.truncated, self._info(outcome)
 
-    def render(self) -> NDArray[np.uint8] | None:  # type: ignore[override]
+    def render(self) -> NDArray[np.uint8] | None:
         if self.render_mode != "rgb_array":
             return None
         if self._last_obs is None:

@@ -365,9 +365,7 @@ class Simulation:
             else:
                 terminated = True
         if not terminated:
-            if cfg.time_limit is not None and world.sim_time >= cfg.time_limit:
-                status, truncated = TIME_UP, True
-            elif self.steps >= cfg.max_steps:
+            if (cfg.time_limit is not None and world.sim_time >= cfg.time_limit) or self.steps >= cfg.max_steps:
                 status, truncated = TIME_UP, True
         m.steps = self.steps
         m.progress = float(outcome.params["progress"])

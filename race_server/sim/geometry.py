@@ -83,9 +83,7 @@ class Polyline:
         self._cells: dict[int, tuple[_Segment, ...]] = {}
 
     def _fill_cell(self, gx: int, gy: int) -> tuple[_Segment, ...]:
-        centre = np.array(
-            [[self._x0 + (gx + 0.5) * self._cell, self._y0 + (gy + 0.5) * self._cell]]
-        )
+        centre = np.array([[self._x0 + (gx + 0.5) * self._cell, self._y0 + (gy + 0.5) * self._cell]])
         dist = np.sqrt(_segment_sqdist(centre, self._a, self._d, self._inv_len2)[0])
         # Any query point is within half a cell diagonal of its cell centre, so its nearest
         # segment is at most one diagonal farther from the centre than the centre's nearest one.
@@ -153,9 +151,7 @@ class Polyline:
         )
 
 
-def _segment_sqdist(
-    points: FloatArray, a: FloatArray, d: FloatArray, inv_len2: FloatArray
-) -> FloatArray:
+def _segment_sqdist(points: FloatArray, a: FloatArray, d: FloatArray, inv_len2: FloatArray) -> FloatArray:
     """(P, S) squared distances from each point to each segment a + t*d, t in [0, 1]."""
     rx = points[:, 0:1] - a[None, :, 0]
     ry = points[:, 1:2] - a[None, :, 1]

@@ -62,9 +62,7 @@ def _degrees(rad: float) -> float:
 class Track:
     """A route driven as stored or reversed, with everything the simulator asks of it."""
 
-    def __init__(
-        self, route_id: str, rows: FloatArray, reverse: bool = False, n_sectors: int = 3
-    ) -> None:
+    def __init__(self, route_id: str, rows: FloatArray, reverse: bool = False, n_sectors: int = 3) -> None:
         if rows.ndim != 2 or rows.shape[1] != 6 or len(rows) < 2:
             raise ValueError(f"rows: expected an (N>=2, 6) array, got shape {rows.shape}")
         if n_sectors < 1:
@@ -120,9 +118,9 @@ class Track:
         # numpy scalars would make every step of the pure-Python projection several times slower.
         x = float(x)
         y = float(y)
-        along, seg, px, py, d2 = self._centre.project(x, y)
+        along, seg, _, _, d2 = self._centre.project(x, y)
         ndist = along / self.length
-        nxt = bisect_right(self._ndists[:1] + sorted(set(self._ndists[1:])), ndist)
+        nxt = bisect_right(self._ndists, ndist)
         prv = nxt - 1
         if nxt >= self._n:
             if self.is_loop:
@@ -169,10 +167,7 @@ class Track:
         return [self._sector_len * k for k in range(self.n_sectors)] + [self.length]
 
     def __repr__(self) -> str:
-        return (
-            f"Track({self.route_id!r}, reverse={self.reverse}, length={self.length:.3f}, "
-            f"n_sectors={self.n_sectors})"
-        )
+        return f"Track({self.route_id!r}, reverse={self.reverse}, length={self.length:.3f}, n_sectors={self.n_sectors})"
 
 
 def _frozen(array: FloatArray) -> FloatArray:
@@ -189,9 +184,7 @@ def list_routes() -> tuple[str, ...]:
 
 def _check_route(route_id: str) -> None:
     if route_id not in list_routes():
-        raise ValueError(
-            f"route_id: unknown route {route_id!r}; allowed values: {', '.join(list_routes())}"
-        )
+        raise ValueError(f"route_id: unknown route {route_id!r}; allowed values: {', '.join(list_routes())}")
 
 
 @cache
@@ -224,15 +217,12 @@ def resolve_track(track_id: str, direction: str) -> tuple[str, bool]:
     catalogue = _catalogue()
     entry = catalogue.get(track_id)
     if entry is None:
-        raise ValueError(
-            f"track_id: unknown track {track_id!r}; allowed values: {', '.join(sorted(catalogue))}"
-        )
+        raise ValueError(f"track_id: unknown track {track_id!r}; allowed values: {', '.join(sorted(catalogue))}")
     enabled: list[str] = entry["enabledDirections"]
     wanted = str(direction).upper()
     if wanted not in enabled:
         raise ValueError(
-            f"direction: {direction!r} is not enabled for track {track_id!r}; "
-            f"allowed values: {', '.join(enabled)}"
+            f"direction: {direction!r} is not enabled for track {track_id!r}; allowed values: {', '.join(enabled)}"
         )
     variant = f"{track_id}_cw" if wanted == "CLOCKWISE" else f"{track_id}_ccw"
     if variant in list_routes():
@@ -261,7 +251,7 @@ def list_tracks() -> list[TrackInfo]:
 def _track_infos() -> tuple[TrackInfo, ...]:
     infos = []
     for track_id, entry in _catalogue().items():
-        route_id, reverse = resolve_track(track_id, entry["defaultDirection"])
+        route_id, _ = resolve_track(track_id, entry["defaultDirection"])
         rows = load_route_rows(route_id)
         centre = rows[:, 0:2]
         widths = np.hypot(*(rows[:, 2:4] - rows[:, 4:6]).T)

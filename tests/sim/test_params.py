@@ -30,7 +30,7 @@ GUIDE_KEYS = {
 
 
 def _check_types(params: dict[str, Any], n_objects: int, n_waypoints: int) -> None:
-    assert GUIDE_KEYS <= set(params)
+    assert set(params) >= GUIDE_KEYS
     assert set(params) == set(PARAM_TYPES)
     for key, kind in PARAM_TYPES.items():
         value = params[key]
