@@ -56,9 +56,11 @@ class RedisBus(EventBus):
         self.safe_url = redact_url(url)
         self._keepalive = keepalive
         self._max_backoff = max_backoff
-        # One immediate retry replaces a pooled connection that died while idle.
+        # One immediate retry replaces a pooled connection that died while idle. RESP2 because
+        # the pub/sub reader parses plain message arrays (RESP3 turns them into push frames).
         self._client: Redis = Redis.from_url(
             url,
+            protocol=2,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 1),

@@ -173,6 +173,7 @@ class Camera:
         self._affine = np.empty((2, 3), dtype=np.float32)
         self._image = np.full((height, width), SKY_GREY, dtype=np.uint8)
         self._depth = np.empty((height, width), dtype=np.float32)
+        self._sky_dirty = False  # a box was drawn above the horizon, which ground drawing does not repaint
 
     # -- geometry -------------------------------------------------------------------------------
     def lens_position(self, x: float, y: float, yaw: float, lateral: float = 0.0) -> tuple[float, float]:
@@ -215,6 +216,9 @@ class Camera:
             gx, gy = lx + float(jx), ly + float(jy)
         else:
             gx, gy = lx, ly
+        if self._sky_dirty:
+            self._image[: self.first_ground_row] = SKY_GREY
+            self._sky_dirty = False
         self._draw_ground(gx, gy, yaw)
         if boxes:
             self._draw_boxes(lx, ly, yaw, boxes)
@@ -331,6 +335,8 @@ class Camera:
         shade = np.where(enter == tminx, g_x, np.where(enter == tminy, g_y, greys[4]))
         np.copyto(self._image[v0:v1, u0:u1], shade, casting="unsafe", where=hit)
         np.copyto(depth, enter, where=hit)
+        if v0 < self.first_ground_row:
+            self._sky_dirty = True
 
 
 class StereoCamera:

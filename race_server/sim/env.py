@@ -5,8 +5,9 @@ objects, episode rules, seed) and an optional reward callable taking the DeepRac
 
 Observations are a ``Dict`` keyed by sensor name:
 ``FRONT_FACING_CAMERA`` uint8 (120, 160, 1) (channel-last like the network input [1, 120, 160, 1]),
-``STEREO_CAMERAS`` uint8 (120, 160, 2), ``LIDAR`` float32 (64,), ``SECTOR_LIDAR`` float32 (8,),
-``DISCRETIZED_SECTOR_LIDAR`` float32 (owner C's shape).
+``STEREO_CAMERAS`` uint8 (120, 160, 2), ``LIDAR`` float32 (64,) in [0.15, 1.0] m,
+``SECTOR_LIDAR`` float32 (8,) of 0/1, ``DISCRETIZED_SECTOR_LIDAR`` float32 (8 * bins,) one-hot per
+sector (bins and clipping distance from the metadata's ``lidar_config``, default 8 and 2.0 m).
 Actions: ``Discrete(n)`` over the metadata's actions in index order, or for continuous spaces
 ``Box(-1, 1, (2,))`` = (steering, speed) scaled linearly to the metadata's bounds.
 Episodes that hit the time limit or the step limit are truncated; all other ends are terminations.
@@ -60,9 +61,7 @@ def checked_reward(value: Any) -> float:
     except (TypeError, ValueError) as exc:
         raise RewardFunctionError(f"reward function returned {value!r}, which float() rejects") from exc
     if not math.isfinite(reward) or abs(reward) > REWARD_LIMIT:
-        raise RewardFunctionError(
-            f"reward function returned {reward!r}; it must be finite and within [-1e5, 1e5]"
-        )
+        raise RewardFunctionError(f"reward function returned {reward!r}; it must be finite and within [-1e5, 1e5]")
     return reward
 
 
@@ -187,7 +186,7 @@ def _world_config(world: WorldConfig | Mapping[str, Any] | None) -> WorldConfig:
 
 
 class DeepRacerEnv(gym.Env[dict[str, Any], Any]):
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}  # noqa: RUF012 (gymnasium's convention)
 
     def __init__(
         self,
@@ -217,7 +216,8 @@ class DeepRacerEnv(gym.Env[dict[str, Any], Any]):
             self.model.lidar_config,
             domain_randomization=self.world_config.domain_randomization,
         )
-        self.observation_space = spaces.Dict(self.sensors.spaces())
+        self.sensor_spaces = self.sensors.spaces()
+        self.observation_space = spaces.Dict(self.sensor_spaces)
         self.action_space: spaces.Space[Any]
         if self.model.action_space_type == "discrete":
             self.action_space = spaces.Discrete(len(self.model.actions))
@@ -277,9 +277,7 @@ class DeepRacerEnv(gym.Env[dict[str, Any], Any]):
         outcome = self.sim.reset()
         return self._observe(), self._info(outcome)
 
-    def step(
-        self, action: Any
-    ) -> tuple[dict[str, NDArray[Any]], SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[dict[str, NDArray[Any]], SupportsFloat, bool, bool, dict[str, Any]]:
         steering, speed = self.action_values(action)
         outcome = self.sim.step(steering, speed)
         reward = checked_reward(self.reward_function(outcome.params))

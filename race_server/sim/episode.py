@@ -125,7 +125,7 @@ class EpisodeMetrics:
             "off_track_count": self.off_track_count,
             "reversed_count": self.reversed_count,
             "reset_count": self.reset_count,
-            "elapsed_time_in_milliseconds": int(round(self.sim_time * 1000.0)),
+            "elapsed_time_in_milliseconds": round(self.sim_time * 1000.0),
         }
 
 
@@ -193,9 +193,7 @@ class Simulation:
 
     def _ensure_world(self, slots: tuple[ObjectSlot, ...]) -> World:
         if self.world is None or self.world.objects != slots:
-            self.world = World(
-                self.car, slots, control_hz=self.config.control_hz, substeps=self.config.substeps
-            )
+            self.world = World(self.car, slots, control_hz=self.config.control_hz, substeps=self.config.substeps)
         return self.world
 
     def _object_state(self, i: int) -> ObjectState:
@@ -235,10 +233,10 @@ class Simulation:
         self.episode_index += 1
         self.track = self._track_for_episode()
         cfg = self.config
-        if cfg.mode == "training":
-            start_pct = (self.episode_index * cfg.start_advance_pct) % 100.0
-        else:
-            start_pct = 0.0
+        # training: round-robin starts; evaluation: always the start line
+        # (open routes always start at the start: their progress cannot wrap)
+        training = cfg.mode == "training" and self.track.is_loop
+        start_pct = (self.episode_index * cfg.start_advance_pct) % 100.0 if training else 0.0
         start_distance = start_pct / 100.0 * self.track.length
         if self.objects_config.race_type == "TIME_TRIAL":
             self.track_objects = None
@@ -258,7 +256,10 @@ class Simulation:
             self._static_states = []
         self._reset_counters()
         rx, ry = world.reference_point()
-        self.progress = ProgressTracker(self.track.locate(rx, ry).progress, self.track.is_loop)
+        # loops: progress counts from where the reference point starts; open routes: from row 0,
+        # so that reaching the last row is 100 %
+        start = self.track.locate(rx, ry).progress if self.track.is_loop else 0.0
+        self.progress = ProgressTracker(start, self.track.is_loop)
         self.metrics = EpisodeMetrics(episode=self.episode_index)
         outcome = self._observe(PREPARE, crashed=False, track_progress=None)
         return outcome
@@ -322,14 +323,21 @@ class Simulation:
         elif self.reversed_run >= cfg.reversed_steps:
             status = REVERSED
 
-        outcome = self._observe(status, crashed=crashed, track_progress=position, progress=progress,
-                                objects=objects, wheels_in=wheels_in, lap_time=lap_time)
+        outcome = self._observe(
+            status,
+            crashed=crashed,
+            track_progress=position,
+            progress=progress,
+            objects=objects,
+            wheels_in=wheels_in,
+            lap_time=lap_time,
+        )
         return self._conclude(outcome, crashed_idx, prev_distance)
 
     def _uncapped(self, track_progress: float) -> float:
         """Relative progress before the 100 cap (for crossing interpolation)."""
         p = track_progress - self.progress.start
-        if p < 50.0:
+        if self.track.is_loop and p < 50.0:
             p += 100.0
         return p
 
@@ -364,9 +372,9 @@ class Simulation:
                 status = PAUSE
             else:
                 terminated = True
-        if not terminated:
-            if (cfg.time_limit is not None and world.sim_time >= cfg.time_limit) or self.steps >= cfg.max_steps:
-                status, truncated = TIME_UP, True
+        out_of_time = cfg.time_limit is not None and world.sim_time >= cfg.time_limit
+        if not terminated and (out_of_time or self.steps >= cfg.max_steps):
+            status, truncated = TIME_UP, True
         m.steps = self.steps
         m.progress = float(outcome.params["progress"])
         m.sim_time = world.sim_time
@@ -388,6 +396,10 @@ class Simulation:
         self.resets_used += 1
         self.metrics.reset_count += 1
         world.pause(pause)
+        if self.track_objects is not None:
+            # the race goes on during the penalty: bots keep driving
+            self.track_objects.advance(pause)
+            world.set_objects(self.track_objects.boxes)
         inside = track.lane_lateral("inside")
         outside = track.lane_lateral("outside")
         static_crash = [i for i in crashed_idx if self.track_objects is not None and not self.track_objects.is_bot[i]]

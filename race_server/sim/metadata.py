@@ -132,8 +132,9 @@ def _parse_discrete(space: Any) -> tuple[tuple[Action, ...], tuple[str, ...]]:
         field = f"action_space[{i}]"
         if not isinstance(item, Mapping) or "steering_angle" not in item or "speed" not in item:
             raise MetadataError(f"{field} must be an object with steering_angle and speed, got {item!r}")
-        steer = _in_range(_number(item["steering_angle"], f"{field}.steering_angle"), f"{field}.steering_angle", STEERING_RANGE)
-        speed = _in_range(_number(item["speed"], f"{field}.speed"), f"{field}.speed", SPEED_RANGE)
+        steer_field, speed_field = f"{field}.steering_angle", f"{field}.speed"
+        steer = _in_range(_number(item["steering_angle"], steer_field), steer_field, STEERING_RANGE)
+        speed = _in_range(_number(item["speed"], speed_field), speed_field, SPEED_RANGE)
         index = item.get("index", i)
         if isinstance(index, bool) or not isinstance(index, int):
             raise MetadataError(f"{field}.index must be an integer, got {index!r}")
@@ -143,7 +144,9 @@ def _parse_discrete(space: Any) -> tuple[tuple[Action, ...], tuple[str, ...]]:
         raise MetadataError(f"action_space indices must be 0..{len(entries) - 1}, each once")
     warnings: tuple[str, ...] = ()
     if len(entries) > CONSOLE_MAX_ACTIONS:
-        warnings = (f"action_space has {len(entries)} actions; the DeepRacer console allows at most {CONSOLE_MAX_ACTIONS}",)
+        warnings = (
+            f"action_space has {len(entries)} actions; the DeepRacer console allows at most {CONSOLE_MAX_ACTIONS}",
+        )
     return tuple(a for _, a in sorted(entries, key=lambda e: e[0])), warnings
 
 
@@ -170,10 +173,9 @@ def parse_model_metadata(raw: Mapping[str, Any]) -> ModelMetadata:
     algorithm = _choice(raw, "training_algorithm", ALGORITHMS, "clipped_ppo")
     network = _choice(raw, "neural_network", NETWORKS, NETWORKS[0])
     sensors = _parse_sensors(raw)
-    if "version" in raw:
-        version = str(raw["version"])
-    else:
-        version = "2" if "sensor" in raw else "1"
+    # files without a version: 2 if they name sensors (added in version 2), else 1
+    default_version = "2" if "sensor" in raw else "1"
+    version = str(raw.get("version", default_version))
     actions: tuple[Action, ...] = ()
     continuous: ContinuousBounds | None = None
     warnings: tuple[str, ...] = ()

@@ -20,6 +20,10 @@ from race_server.sim.vector import make_vector_env
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "deepracer-formats"
 
 
+def _act(steering: float, speed: float) -> dict[str, float]:
+    return {"steering_angle": steering, "speed": speed}
+
+
 def _metadata(sensors: list[str], continuous: bool = False) -> dict[str, Any]:
     meta = default_model_metadata()
     meta["sensor"] = sensors
@@ -34,9 +38,11 @@ def test_make_with_no_args_is_the_console_default() -> None:
     base = env.unwrapped
     assert isinstance(base, DeepRacerEnv)
     assert env.action_space == gym.spaces.Discrete(10)
-    cam = env.observation_space["FRONT_FACING_CAMERA"]  # type: ignore[index]
+    space = env.observation_space
+    assert isinstance(space, gym.spaces.Dict)
+    cam = space.spaces["FRONT_FACING_CAMERA"]
     assert cam.shape == (120, 160, 1) and cam.dtype == np.uint8
-    assert set(env.observation_space.spaces) == {"FRONT_FACING_CAMERA"}  # type: ignore[attr-defined]
+    assert set(space.spaces) == {"FRONT_FACING_CAMERA"}
     assert [base.action_values(i) for i in (0, 1, 2, 9)] == [(-30.0, 0.5), (-30.0, 1.0), (-15.0, 0.5), (30.0, 1.0)]
     assert base.model.neural_network == "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"
     obs, info = env.reset(seed=0)
@@ -47,7 +53,7 @@ def test_make_with_no_args_is_the_console_default() -> None:
 
 
 @pytest.mark.parametrize(
-    "sensors, continuous",
+    ("sensors", "continuous"),
     [
         (["FRONT_FACING_CAMERA"], False),
         (["FRONT_FACING_CAMERA"], True),
@@ -64,7 +70,7 @@ def test_check_env(sensors: list[str], continuous: bool) -> None:
     obs, _ = env.reset(seed=1)
     assert set(obs) == set(sensors)
     for name in sensors:
-        assert env.observation_space[name].contains(obs[name])
+        assert env.sensor_spaces[name].contains(obs[name])
     if "STEREO_CAMERAS" in sensors:
         assert obs["STEREO_CAMERAS"].shape == (120, 160, 2)
         assert not np.array_equal(obs["STEREO_CAMERAS"][:, :, 0], obs["STEREO_CAMERAS"][:, :, 1])
@@ -130,7 +136,7 @@ def test_world_config_selects_track_and_direction() -> None:
 
 
 @pytest.mark.parametrize(
-    "world, match",
+    ("world", "match"),
     [
         ({"track_id": "no_such_track"}, "track_id"),
         ({"track_id": "reinvent_base", "direction": "CLOCKWISE"}, "direction"),
@@ -175,12 +181,12 @@ def test_real_metadata_files_parse(path: str) -> None:
 
 def test_malformed_real_file_is_rejected() -> None:
     raw = json.loads((FIXTURES / "malformed-discrete-list-continuous-type/model_metadata.json").read_text())
-    with pytest.raises(MetadataError, match="action_space must be .* continuous"):
+    with pytest.raises(MetadataError, match=r"action_space must be .* continuous"):
         parse_model_metadata(raw)
 
 
 @pytest.mark.parametrize(
-    "change, match",
+    ("change", "match"),
     [
         ({"sensor": ["FRONT_FACING_CAMERA", "STEREO_CAMERAS"]}, "exactly one camera"),
         ({"sensor": ["LIDAR"]}, "exactly one camera"),
@@ -190,9 +196,13 @@ def test_malformed_real_file_is_rejected() -> None:
         ({"training_algorithm": "sac"}, "sac only works with continuous"),
         ({"training_algorithm": "dqn"}, "training_algorithm.*clipped_ppo"),
         ({"action_space": [{"steering_angle": 0, "speed": 1}]}, "at least 2"),
-        ({"action_space": [{"steering_angle": 45, "speed": 1}, {"steering_angle": 0, "speed": 1}]}, r"action_space\[0\].steering_angle.*-30"),
-        ({"action_space": [{"steering_angle": 0, "speed": 9}, {"steering_angle": 0, "speed": 1}]}, r"action_space\[0\].speed"),
-        ({"action_space_type": "continuous", "action_space": {"steering_angle": {"low": 10, "high": -10}, "speed": {"low": 1, "high": 2}}}, "low .* must be below high"),
+        ({"action_space": [_act(45, 1), _act(0, 1)]}, r"action_space\[0\].steering_angle.*-30"),
+        ({"action_space": [_act(0, 9), _act(0, 1)]}, r"action_space\[0\].speed"),
+        (
+            {"action_space_type": "continuous", "action_space": {"steering_angle": {"low": 10, "high": -10},
+                                                                 "speed": {"low": 1, "high": 2}}},
+            r"low .* must be below high",
+        ),
         ({"action_space_type": "hybrid"}, "action_space_type.*discrete, continuous"),
     ],
 )  # fmt: skip

@@ -62,8 +62,14 @@ def _check_types(params: dict[str, Any], n_objects: int, n_waypoints: int) -> No
     [
         ObjectsConfig(),
         ObjectsConfig(race_type="OBJECT_AVOIDANCE", number_of_obstacles=3),
-        ObjectsConfig(race_type="HEAD_TO_BOT", number_of_bots=2, bot_speed=0.5, is_lane_change=True,
-                      lower_lane_change_time=1.0, upper_lane_change_time=2.0),
+        ObjectsConfig(
+            race_type="HEAD_TO_BOT",
+            number_of_bots=2,
+            bot_speed=0.5,
+            is_lane_change=True,
+            lower_lane_change_time=1.0,
+            upper_lane_change_time=2.0,
+        ),
     ],
     ids=["time_trial", "obstacles", "bots"],
 )
@@ -89,7 +95,7 @@ def test_values_match_the_car_state() -> None:
     sim.reset()
     world = sim.world
     assert world is not None
-    for i in range(20):
+    for _ in range(20):
         out = sim.step(5.0, 1.0)
     p = out.params
     rx, ry = world.reference_point()
