@@ -32,7 +32,6 @@ from race_server.sim.metadata import ModelMetadata, default_model_metadata, pars
 from race_server.sim.objects import Box, ObjectsConfig
 from race_server.sim.tracks import Track, load_console_track, resolve_track
 
-ENV_ID = "Trackside/DeepRacer-v0"
 REWARD_LIMIT = 1e5
 
 RewardFunction = Callable[[dict[str, Any]], Any]
@@ -299,6 +298,3 @@ def make_env(
 ) -> DeepRacerEnv:
     return DeepRacerEnv(model_metadata, world, reward_function)
 
-
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="race_server.sim.env:DeepRacerEnv")

@@ -181,9 +181,7 @@ class TrackObjects:
         if n == 0:
             return []
         if not cfg.randomize_obstacle_locations:
-            positions = cfg.object_positions or tuple(
-                (100.0 * (i + 1) / (n + 1), LANES[(i + 1) % 2]) for i in range(n)
-            )
+            positions = cfg.object_positions or tuple((100.0 * (i + 1) / (n + 1), LANES[(i + 1) % 2]) for i in range(n))
             return [(percent / 100.0 * length, lane) for percent, lane in positions]
         lo = MIN_PERCENT / 100.0 * length
         span = (MAX_PERCENT - MIN_PERCENT) / 100.0 * length
@@ -197,9 +195,7 @@ class TrackObjects:
         # Sorted uniform offsets plus i*spacing: uniform over all layouts honouring the spacing.
         offsets = np.sort(self._rng.uniform(0.0, slack, size=n))
         first = int(self._rng.integers(0, 2))
-        return [
-            (start_distance + lo + float(offsets[i]) + i * spacing, LANES[(first + i) % 2]) for i in range(n)
-        ]
+        return [(start_distance + lo + float(offsets[i]) + i * spacing, LANES[(first + i) % 2]) for i in range(n)]
 
     def _add_static(self, distance: float, lane: str) -> None:
         lateral = self.track.lane_lateral(lane)

@@ -20,7 +20,7 @@ from shapely.geometry import Polygon
 def luma(rgb: tuple[int, int, int]) -> int:
     """DeepRacer's RGB -> grey conversion, rounded to uint8."""
     r, g, b = rgb
-    return int(round(0.2989 * r + 0.587 * g + 0.114 * b))
+    return round(0.2989 * r + 0.587 * g + 0.114 * b)
 
 
 ROAD_RGB = (48, 48, 52)
@@ -165,9 +165,10 @@ def rasterize_track(track: TrackGeometry, resolution: float = 0.01, margin: floa
         dash=(CENTRE_DASH_ON, CENTRE_DASH_OFF),
     )
     for border in (track.inner_border, track.outer_border):
-        _paint_polyline(img, np.asarray(border, dtype=np.float64), BORDER_LINE_WIDTH / 2, BORDER_GREY, ox, oy, resolution)
+        _paint_polyline(
+            img, np.asarray(border, dtype=np.float64), BORDER_LINE_WIDTH / 2, BORDER_GREY, ox, oy, resolution
+        )
     # a one-texel field frame lets the renderer clamp far rays onto field colour
     img[0, :] = img[-1, :] = FIELD_GREY
     img[:, 0] = img[:, -1] = FIELD_GREY
     return TrackTexture(pixels=img, origin_x=ox, origin_y=oy, resolution=resolution)
-

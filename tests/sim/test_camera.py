@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +20,15 @@ from race_server.sim.camera import (
     benchmark_camera,
 )
 from race_server.sim.objects import BOT_HEIGHT, BOT_LENGTH, BOT_WIDTH, BOX_HEIGHT, BOX_LENGTH, BOX_WIDTH, Box
-from race_server.sim.texture import BORDER_GREY, CENTRE_DASH_OFF, CENTRE_DASH_ON, CENTRE_GREY, FIELD_GREY, ROAD_GREY, SKY_GREY
+from race_server.sim.texture import (
+    BORDER_GREY,
+    CENTRE_DASH_OFF,
+    CENTRE_DASH_ON,
+    CENTRE_GREY,
+    FIELD_GREY,
+    ROAD_GREY,
+    SKY_GREY,
+)
 from race_server.sim.tracks import Track, load_track
 
 W, H = 160, 120
@@ -48,7 +57,7 @@ def project(
 def pixel(image: npt.NDArray[np.uint8], point: tuple[float, float, float], car: tuple[float, float, float]) -> int:
     col, row, depth = project(point, car)
     assert depth > 0
-    r, c = int(round(row)), int(round(col))
+    r, c = round(row), round(col)
     assert 0 <= r < H and 0 <= c < W, (point, row, col)
     return int(image[r, c])
 
@@ -68,34 +77,52 @@ def _straight_y(polyline: npt.NDArray[np.float64], x: float) -> float:
     return float(np.interp(x, polyline[:19, 0], polyline[:19, 1]))
 
 
+def _ground_point_on_row(
+    curve: Callable[[float], float], row: int, car: tuple[float, float, float], lo: float, hi: float
+) -> float | None:
+    """x of the point (x, curve(x), 0) that projects onto the centre of pixel row ``row`` (bisection)."""
+
+    def row_of(px: float) -> float:
+        return project((px, curve(px), 0.0), car)[1]
+
+    if not row_of(hi) <= row <= row_of(lo):  # rows shrink towards the horizon
+        return None
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if row_of(mid) > row else (lo, mid)
+    return (lo + hi) / 2
+
+
 def test_track_lines_appear_where_the_pinhole_model_puts_them(track: Track, camera: Camera) -> None:
     x, y, heading = track.pose_at(0.3, 0.05)
     car = (x, y, heading + 0.05)  # slightly turned and off-centre, so rotation matters
     image = camera.render(*car, [])
     lens_x = x + CAMERA_MOUNT_FORWARD * math.cos(car[2])
+
+    def along(polyline: npt.NDArray[np.float64], shift: float) -> Callable[[float], float]:
+        return lambda px: _straight_y(polyline, px) + shift
+
+    curves = [
+        (along(track.inner_border, 0.0), BORDER_GREY),  # inner border is on the left (y larger)
+        (along(track.outer_border, 0.0), BORDER_GREY),
+        (along(track.inner_border, -0.10), ROAD_GREY),  # just inside the lines
+        (along(track.outer_border, 0.10), ROAD_GREY),
+        (along(track.waypoints, 0.19), ROAD_GREY),  # lane centres
+        (along(track.waypoints, -0.19), ROAD_GREY),
+        (along(track.inner_border, 0.12), FIELD_GREY),  # just outside the lines
+        (along(track.outer_border, -0.12), FIELD_GREY),
+    ]
     counts = {BORDER_GREY: 0, ROAD_GREY: 0, FIELD_GREY: 0}
-    for ahead in np.arange(0.9, 2.21, 0.1):
-        px = lens_x + ahead
-        y_in = _straight_y(track.inner_border, px)  # inner border is on the left (y larger)
-        y_out = _straight_y(track.outer_border, px)
-        y_mid = _straight_y(track.waypoints, px)
-        expectations = [
-            (y_in, BORDER_GREY),
-            (y_out, BORDER_GREY),
-            (y_in - 0.10, ROAD_GREY),  # just inside the lines
-            (y_out + 0.10, ROAD_GREY),
-            (y_mid + 0.19, ROAD_GREY),  # lane centres
-            (y_mid - 0.19, ROAD_GREY),
-            (y_in + 0.12, FIELD_GREY),  # just outside the lines
-            (y_out - 0.12, FIELD_GREY),
-        ]
-        for py, expected in expectations:
-            col, row, _ = project((px, py, 0.0), car)
-            r, c = int(round(row)), int(round(col))
-            if 0 <= r < H and 0 <= c < W:
-                assert image[r, c] == expected, (ahead, py, expected)
+    for curve, expected in curves:
+        for row in range(H):
+            px = _ground_point_on_row(curve, row, car, lens_x + 0.5, lens_x + 2.2)
+            if px is None:
+                continue
+            col = project((px, curve(px), 0.0), car)[0]
+            if 0 <= round(col) < W:
+                assert image[row, round(col)] == expected, (row, col, px, expected)
                 counts[expected] += 1
-    assert counts[BORDER_GREY] >= 24 and counts[ROAD_GREY] >= 50 and counts[FIELD_GREY] >= 20, counts
+    assert counts[BORDER_GREY] >= 30 and counts[ROAD_GREY] >= 60 and counts[FIELD_GREY] >= 20, counts
 
 
 def test_dashed_centre_line_paint_and_gaps(track: Track, camera: Camera) -> None:
@@ -108,7 +135,10 @@ def test_dashed_centre_line_paint_and_gaps(track: Track, camera: Camera) -> None
         car = (x, y, heading)
         image = camera.render(*car, [])
         for k in range(10):
-            for offset, expected in ((CENTRE_DASH_ON / 2, CENTRE_GREY), (CENTRE_DASH_ON + CENTRE_DASH_OFF / 2, ROAD_GREY)):
+            for offset, expected in (
+                (CENTRE_DASH_ON / 2, CENTRE_GREY),
+                (CENTRE_DASH_ON + CENTRE_DASH_OFF / 2, ROAD_GREY),
+            ):
                 px = x0 + k * period + offset
                 ahead = px - (x + CAMERA_MOUNT_FORWARD * math.cos(heading))
                 if not 0.35 <= ahead <= 1.0:
@@ -127,7 +157,9 @@ def test_sky_above_the_horizon_only(track: Track, camera: Camera) -> None:
     assert (image[math.ceil(horizon) :] != SKY_GREY).all()
 
 
-def _hull(points: list[tuple[float, float, float]], car: tuple[float, float, float], lateral: float = 0.0) -> shapely.Polygon:
+def _hull(
+    points: list[tuple[float, float, float]], car: tuple[float, float, float], lateral: float = 0.0
+) -> shapely.Polygon:
     projected = [project(p, car, lateral)[:2] for p in points]
     hull = MultiPoint(projected).convex_hull
     assert isinstance(hull, shapely.Polygon)
@@ -256,7 +288,10 @@ def test_project_agrees_with_the_pinhole_model(track: Track, camera: Camera) -> 
 
 
 def test_rendering_is_deterministic(track: Track) -> None:
-    boxes = [Box(4.4, 0.9, 0.1, BOX_LENGTH, BOX_WIDTH, BOX_HEIGHT), Box(5.2, 0.5, 0.0, BOT_LENGTH, BOT_WIDTH, BOT_HEIGHT, True)]
+    boxes = [
+        Box(4.4, 0.9, 0.1, BOX_LENGTH, BOX_WIDTH, BOX_HEIGHT),
+        Box(5.2, 0.5, 0.0, BOT_LENGTH, BOT_WIDTH, BOT_HEIGHT, True),
+    ]
     a = Camera(track, mount_forward=CAMERA_MOUNT_FORWARD, mount_height=CAMERA_MOUNT_HEIGHT)
     b = Camera(track, mount_forward=CAMERA_MOUNT_FORWARD, mount_height=CAMERA_MOUNT_HEIGHT)
     for pose in [(3.3, 0.7, 0.0), (6.5, 1.5, 1.2), (2.0, 2.6, -2.0)]:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from race_server.sim.env import ENV_ID, DeepRacerEnv, RewardFunctionError, WorldConfig
+from race_server.sim import ENV_ID
+from race_server.sim.env import DeepRacerEnv, RewardFunctionError, WorldConfig
 from race_server.sim.episode import EpisodeConfig
 from race_server.sim.metadata import MetadataError, default_model_metadata, parse_model_metadata
 from race_server.sim.objects import ObjectsConfig
@@ -239,3 +240,13 @@ def test_objects_config_passes_through() -> None:
     env = DeepRacerEnv(world=WorldConfig(objects=ObjectsConfig(race_type="OBJECT_AVOIDANCE", number_of_obstacles=2)))
     _, info = env.reset(seed=0)
     assert len(info["params"]["objects_location"]) == 2
+
+
+def test_render_returns_the_camera_frame_as_rgb() -> None:
+    env = gym.make(ENV_ID, render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    frame = env.render()
+    assert isinstance(frame, np.ndarray)
+    assert frame.shape == (120, 160, 3) and frame.dtype == np.uint8
+    assert np.array_equal(frame[:, :, 2], obs["FRONT_FACING_CAMERA"][:, :, 0])
+    check_env(env.unwrapped)

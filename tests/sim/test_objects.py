@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -120,7 +121,7 @@ def test_random_layout_spacing_window_and_lanes(track: Track, seed: int) -> None
     ahead = [(d - start) % length for d in objects.distances]
     assert all(0.07 * length - 1e-9 <= a <= 0.90 * length + 1e-9 for a in ahead)
     ordered = sorted(ahead)
-    assert all(b - a >= 2.0 - 1e-9 for a, b in zip(ordered, ordered[1:], strict=False))
+    assert all(b - a >= 2.0 - 1e-9 for a, b in itertools.pairwise(ordered))
     lane_sign = np.sign([objects.laterals[ahead.index(a)] for a in ordered])
     assert all(lane_sign[i] == -lane_sign[i + 1] for i in range(len(lane_sign) - 1))
     assert _on_road(track, objects.footprints(), tolerance=0.03)

@@ -1,0 +1,1 @@
+"""Trackside trainer: PPO and SAC on the DeepRacer simulator, writing DeepRacer model folders."""
