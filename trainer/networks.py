@@ -11,8 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 import torch
+from numpy.typing import NDArray
 from torch import Tensor, nn
 
 CAMERAS = ("FRONT_FACING_CAMERA", "STEREO_CAMERAS")
@@ -173,6 +177,16 @@ class PPOActorCritic(nn.Module):
         out = self.policy_output(obs)
         return out.argmax(dim=-1) if self.discrete else out
 
+    squashed = False
+
+    def act_distribution(self, obs: Mapping[str, Tensor]) -> tuple[NDArray[Any], NDArray[Any]]:
+        """Probabilities (discrete; empty log-std) or the mean and log-std (continuous)."""
+        out = self.policy_output(obs)
+        if self.discrete:
+            return torch.softmax(out, dim=-1).numpy(), np.zeros(0, np.float32)
+        log_std = self.log_std.clamp(*LOG_STD_RANGE).expand_as(out)
+        return out.numpy(), log_std.numpy()
+
 
 class SACActor(nn.Module):
     """Squashed Gaussian policy; the car uses tanh(mean)."""
@@ -198,6 +212,13 @@ class SACActor(nn.Module):
     def greedy(self, obs: Mapping[str, Tensor]) -> Tensor:
         mean, _ = self(obs)
         return torch.tanh(mean)
+
+    squashed = True
+
+    def act_distribution(self, obs: Mapping[str, Tensor]) -> tuple[NDArray[Any], NDArray[Any]]:
+        """Pre-tanh mean and log-std; the sampler squashes with tanh."""
+        mean, log_std = self(obs)
+        return mean.numpy(), log_std.numpy()
 
 
 class QNetwork(nn.Module):

@@ -26,7 +26,9 @@ _SPARE_ACTION = {"steering_angle": 0.0, "speed": 1.0}
 _FIELD_IN_MESSAGE = re.compile(r"^(action_space\[\d+\]\.\w+)")
 
 
-def _probe(overrides: Mapping[str, Any], fld: str, problems: list[Problem], relabel: tuple[str, str] | None = None) -> bool:
+def _probe(
+    overrides: Mapping[str, Any], fld: str, problems: list[Problem], relabel: tuple[str, str] | None = None
+) -> bool:
     raw = {**default_model_metadata(), **overrides}
     try:
         parse_model_metadata(raw)
@@ -56,23 +58,25 @@ def validate_model_metadata(raw: Any) -> tuple[ModelMetadata | None, list[Proble
         problems.append(Problem("INVALID_MODEL_METADATA", "action_space is missing", FILE, "action_space"))
     inferred = "continuous" if isinstance(space, Mapping) else "discrete"
     kind = raw.get("action_space_type", inferred)
-    kind_ok = _probe(_continuous({"action_space_type": kind}) if kind == "continuous" else
-                     {"action_space_type": kind}, "action_space_type", problems)
+    kind_ok = _probe(
+        _continuous({"action_space_type": kind}) if kind == "continuous" else {"action_space_type": kind},
+        "action_space_type",
+        problems,
+    )
     for key in ("neural_network", "sensor"):
         if key in raw:
             _probe({key: raw[key]}, key, problems)
     algorithm = raw.get("training_algorithm", "clipped_ppo")
-    if _probe(_continuous({"training_algorithm": algorithm}), "training_algorithm", problems) and kind_ok:
-        if algorithm == "sac" and kind == "discrete":
-            problems.append(
-                Problem(
-                    "ALGORITHM_ACTION_SPACE_MISMATCH",
-                    "training_algorithm is sac but action_space_type is discrete; "
-                    "SAC needs a continuous action space",
-                    FILE,
-                    "training_algorithm",
-                )
+    algorithm_ok = _probe(_continuous({"training_algorithm": algorithm}), "training_algorithm", problems)
+    if algorithm_ok and kind_ok and algorithm == "sac" and kind == "discrete":
+        problems.append(
+            Problem(
+                "ALGORITHM_ACTION_SPACE_MISMATCH",
+                "training_algorithm is sac but action_space_type is discrete; SAC needs a continuous action space",
+                FILE,
+                "training_algorithm",
             )
+        )
     if space is not None and kind_ok and kind in ACTION_SPACE_TYPES:
         _check_space(space, kind, problems)
     if "lidar_config" in raw:
@@ -97,8 +101,12 @@ def _check_space(space: Any, kind: str, problems: list[Problem]) -> None:
     before = len(problems)
     if len(space) < 2:
         problems.append(
-            Problem("INVALID_MODEL_METADATA", f"action_space must hold at least 2 actions, got {len(space)}", FILE,
-                    "action_space")
+            Problem(
+                "INVALID_MODEL_METADATA",
+                f"action_space must hold at least 2 actions, got {len(space)}",
+                FILE,
+                "action_space",
+            )
         )
     for i, item in enumerate(space):
         probe_item = {k: v for k, v in item.items() if k != "index"} if isinstance(item, Mapping) else item
@@ -110,4 +118,3 @@ def _check_space(space: Any, kind: str, problems: list[Problem]) -> None:
         )
     if len(problems) == before and len(space) >= 2:
         _probe({"action_space": space}, "action_space", problems)
-

@@ -22,8 +22,9 @@ between the axles, which is the car origin used by `world.World`, so the lens is
 the car origin and about 0.13 m above the ground (`CAMERA_MOUNT_FORWARD`, `CAMERA_MOUNT_HEIGHT`).
 Stereo cameras sit 0.03 m either side of that point.
 
-MuJoCo rendering (an OpenGL context per process, mujoco.Renderer) would also work but costs a GL
-context and ~1 ms per frame on CPU; this class is the fast path used for training and racing.
+A MuJoCo-rendered mode (mujoco.Renderer on the World's model) is not implemented: it needs an
+OpenGL context (EGL / OSMesa) per process and is far slower per frame on a CPU. This class is the
+fast path for training and racing; a MuJoCo renderer could be added behind the same `render` call.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ TEXTURE_RESOLUTION = 0.01  # metres per texel
 
 BOX_RGB = (215, 200, 170)  # cardboard
 BOT_RGB = (230, 100, 30)  # orange shell
-_LIGHT = np.array([0.35, 0.55, 0.76])  # world-frame direction towards the light
-_LIGHT /= np.linalg.norm(_LIGHT)
-_AMBIENT = 0.7
+# Face brightness by box axis: ends (x faces), long sides (y faces) and top always differ, so the
+# corners of a box stay visible from any side (a fixed sun would leave some views flat).
+_SHADE_X, _SHADE_Y, _SHADE_TOP = 0.72, 0.88, 1.0
 _NEAR = 1e-3  # metres: corners closer to the image plane than this count as behind the camera
 
 
@@ -84,14 +85,6 @@ def track_texture(track: Track, resolution: float = TEXTURE_RESOLUTION) -> Track
         texture = rasterize_track(track, resolution)
         per_track[resolution] = texture
     return texture
-
-
-def _face_greys(base: tuple[int, int, int], yaw: float) -> npt.NDArray[np.float32]:
-    """Grey of the faces +x, -x, +y, -y, top of a box with this world yaw (Lambert + ambient)."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    normals = np.array([[c, s, 0.0], [-c, -s, 0.0], [-s, c, 0.0], [s, -c, 0.0], [0.0, 0.0, 1.0]])
-    shade = _AMBIENT + (1.0 - _AMBIENT) * np.maximum(normals @ _LIGHT, 0.0)
-    return np.asarray(luma(base) * shade, dtype=np.float32)
 
 
 class Camera:
@@ -310,29 +303,33 @@ class Camera:
         # lens position and ray directions in the box frame (box centre on the ground)
         ox = -(cpsi * cx + spsi * cy)
         oy = spsi * cx - cpsi * cy
+        bx = cpsi * dxs + spsi * dys
+        by = cpsi * dys - spsi * dxs
         with np.errstate(divide="ignore", invalid="ignore"):
-            ibx = 1.0 / (cpsi * dxs + spsi * dys)
-            iby = 1.0 / (cpsi * dys - spsi * dxs)
-            tx1, tx2 = (-hl - ox) * ibx, (hl - ox) * ibx
-            ty1, ty2 = (-hw - oy) * iby, (hw - oy) * iby
-        t_top = (box.height - self.mount_height) * self._inv_dz[v0:v1, u0:u1]
-        t_ground = self._t_ground[v0:v1, u0:u1]
+            tx1, tx2 = (-hl - ox) / bx, (hl - ox) / bx
+            ty1, ty2 = (-hw - oy) / by, (hw - oy) / by
         tminx = np.minimum(tx1, tx2)
         tminy = np.minimum(ty1, ty2)
-        enter = np.maximum(np.maximum(tminx, tminy), np.minimum(t_top, t_ground))
+        leave = np.minimum(np.maximum(tx1, tx2), np.maximum(ty1, ty2))
+        enter = np.maximum(tminx, tminy)
+        t_top = (box.height - self.mount_height) * self._inv_dz[v0:v1, u0:u1]
+        t_ground = self._t_ground[v0:v1, u0:u1]
+        top_visible = box.height < self.mount_height
+        if top_visible:
+            np.maximum(enter, np.minimum(t_top, t_ground), out=enter)
+        # else the z slab starts behind the lens (lens below the top, above the ground): no entry there
+        np.minimum(leave, np.maximum(t_top, t_ground), out=leave)
         # a lens inside the box (a crash) sees its inside faces at ~zero depth
         np.maximum(enter, _NEAR, out=enter)
-        leave = np.minimum(np.minimum(np.maximum(tx1, tx2), np.maximum(ty1, ty2)), np.maximum(t_top, t_ground))
         depth = self._depth[v0:v1, u0:u1]
         np.minimum(leave, depth, out=leave)
         hit = enter < leave
         if not hit.any():
             return
-        # a convex box shows the x face (y face) on the lens's side of it, so one grey per slab
-        greys = _face_greys(BOT_RGB if box.is_bot else BOX_RGB, box.yaw)
-        g_x = greys[0] if ox > 0.0 else greys[1]
-        g_y = greys[2] if oy > 0.0 else greys[3]
-        shade = np.where(enter == tminx, g_x, np.where(enter == tminy, g_y, greys[4]))
+        grey = luma(BOT_RGB if box.is_bot else BOX_RGB)
+        shade = np.where(tminx >= tminy, grey * _SHADE_X, grey * _SHADE_Y)
+        if top_visible:
+            np.copyto(shade, grey * _SHADE_TOP, where=enter > np.maximum(tminx, tminy))
         np.copyto(self._image[v0:v1, u0:u1], shade, casting="unsafe", where=hit)
         np.copyto(depth, enter, where=hit)
         if v0 < self.first_ground_row:

@@ -133,6 +133,18 @@ class Lidar:
             return sector_lidar(raw)
         return discretized_sector_lidar(raw).reshape(-1)
 
+    @staticmethod
+    def lidar_observation(scan: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        return lidar_observation(scan)
+
+    @staticmethod
+    def sector_lidar(scan: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        return sector_lidar(scan)
+
+    @staticmethod
+    def discretized_sector_lidar(scan: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        return discretized_sector_lidar(scan)
+
 
 def lidar_observation(scan: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """LIDAR sensor observation: ranges clipped to [0.15, 1.0] m."""

@@ -129,6 +129,7 @@ def test_sector_lidar_is_binary_under_half_a_metre() -> None:
     sectors = sector_lidar(close)
     assert sectors.shape == (8,)
     assert sectors.tolist() == [0, 0, 1, 0, 0, 0, 0, 0]  # rays 16-23 are sector 2
+    assert np.array_equal(lidar.sector_lidar(close), sectors)
     assert sector_lidar(lidar.scan(*CAR, [box_facing_ray(CAR, 20, 0.6, is_bot=True)])).tolist() == [0] * 8
     assert np.array_equal(lidar.observe("SECTOR_LIDAR", *CAR, [box_facing_ray(CAR, 20, 0.4, is_bot=True)]), sectors)
 
@@ -144,6 +145,7 @@ def test_discretized_sector_lidar_one_hot_bins_over_two_metres(distance: float, 
     if bin_index is not None:
         expected[5, bin_index] = 1.0
     assert np.array_equal(grid, expected)
+    assert np.array_equal(lidar.discretized_sector_lidar(scan), expected)
     flat = lidar.observe("DISCRETIZED_SECTOR_LIDAR", *CAR, [bot])
     assert flat.shape == (64,) and np.array_equal(flat, expected.reshape(-1))
 

@@ -1,0 +1,1 @@
+"""Model store: the DeepRacer model folder format, validation, import and export."""
