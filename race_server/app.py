@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from race_server import auth
-from race_server.api import identity, ops
+from race_server.api import identity, jobs, ops
 from race_server.api.errors import ApiError, error_response
 from race_server.api.middleware import RequestContext
 from race_server.bus import create_bus
@@ -46,6 +46,15 @@ def create_app(
             app.state.pool = pool
             app.state.bus = bus
             app.state.resolve_principal = auth.make_resolver(pool, app.state.signer)
+            # training/evaluation job workers (trainer.service); tests that want none pass run_workers=False
+            app.state.job_supervisor = None
+            if settings.run_workers and settings.workers > 0:
+                from trainer.service import JobSupervisor
+
+                supervisor = JobSupervisor(pool, bus, settings.data_dir, slots=settings.workers)
+                await supervisor.start()
+                stack.push_async_callback(supervisor.close)
+                app.state.job_supervisor = supervisor
             log.info("trackside ready", extra={"embedded_db": settings.embedded_database, "bus": type(bus).__name__})
             yield
         log.info("trackside stopped")
@@ -55,7 +64,7 @@ def create_app(
         return error_response(exc)
 
     app = Starlette(
-        routes=[*ops.routes, *identity.routes],
+        routes=[*ops.routes, *identity.routes, *jobs.routes],
         lifespan=lifespan,
         exception_handlers={ApiError: api_error},
     )

@@ -217,8 +217,9 @@ class EventBus(abc.ABC):
                 del self._subscribers[key]
             self._on_channel_change()
 
+    @abc.abstractmethod
     def _on_channel_change(self) -> None:
-        """Hook for transports that mirror the channel set on a server."""
+        """A channel lost its last subscriber (transports mirroring channels react here)."""
 
     def _dispatch(self, key: str, item: Item) -> None:
         for sub in list(self._subscribers.get(key, ())):
@@ -251,6 +252,9 @@ class InProcessBus(EventBus):
 
     async def _register(self, sub: Subscription) -> None:
         self._add(sub)
+
+    def _on_channel_change(self) -> None:
+        return  # nothing outside this process tracks our channels
 
 
 def create_bus(redis_url: str | None, *, prefix: str = "trackside:") -> EventBus:

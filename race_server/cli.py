@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from race_server.settings import Settings, SettingsError, load_settings
+from trainer.reward_cli import reward_app
 
 app = typer.Typer(
     help="Trackside: live racing and broadcast server for autonomous 1/18-scale model cars.",
@@ -25,6 +26,7 @@ bench_app = typer.Typer(help="Benchmarks that print one JSON object.", no_args_i
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(bench_app, name="bench")
+app.add_typer(reward_app, name="reward")
 
 T = TypeVar("T")
 

@@ -11,7 +11,6 @@ with short timeouts so an outage fails them fast instead of hanging.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +36,22 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+async def _cancel_and_wait(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel tasks and wait until they are really done.
+
+    The cancel is repeated because on Python 3.11 ``asyncio.wait_for`` (which redis-py uses to
+    send commands) can swallow a cancellation that arrives just as the send completes.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.05)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # marks it retrieved; the caller reads the one that matters
 
 
 class RedisBus(EventBus):
@@ -89,9 +104,7 @@ class RedisBus(EventBus):
 
     async def close(self) -> None:
         if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            await _cancel_and_wait([self._runner])
             self._runner = None
         self._connected = False
         self._release_waiters()
@@ -153,9 +166,10 @@ class RedisBus(EventBus):
     async def _run(self) -> None:
         failures = 0
         while True:
-            conn: AbstractConnection = self._client.connection_pool.make_connection()
+            # redis-py leaves these two untyped.
+            conn: AbstractConnection = self._client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
             try:
-                await conn.connect()
+                await conn.connect()  # type: ignore[no-untyped-call]
                 self._on_connected()
                 failures = 0
                 await self._serve(conn)
@@ -210,9 +224,7 @@ class RedisBus(EventBus):
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancel_and_wait(tasks)
         for task in done:
             task.result()
         raise RedisConnectionError("pub/sub loop ended")

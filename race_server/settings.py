@@ -33,6 +33,9 @@ class Settings:
     login_window_s: int = 300
     db_pool_max: int = 10
     run_migrations: bool = True
+    # training/evaluation job workers (trainer.service): how many jobs run at once; 0 disables
+    run_workers: bool = True
+    workers: int = 1
 
     @property
     def embedded_database(self) -> bool:
@@ -127,4 +130,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_max_failures=_int(env, "TRACKSIDE_LOGIN_MAX_FAILURES", 5, 1, 1000),
         login_window_s=_int(env, "TRACKSIDE_LOGIN_WINDOW_S", 300, 1, 86400),
         db_pool_max=_int(env, "TRACKSIDE_DB_POOL_MAX", 10, 2, 200),
+        run_workers=_int(env, "TRACKSIDE_WORKERS", 1, 0, 64) > 0,
+        workers=_int(env, "TRACKSIDE_WORKERS", 1, 0, 64),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -131,16 +132,11 @@ async def test_events_arrive_in_order_as_published(bus: EventBus) -> None:
 
 
 async def test_every_subscriber_gets_every_event(bus: EventBus) -> None:
-    subs = [bus.subscribe("race-1") for _ in range(50)]
-    for sub in subs:
-        await sub.__aenter__()
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        subs = [await stack.enter_async_context(bus.subscribe("race-1")) for _ in range(50)]
         for i in range(20):
             await bus.publish("race-1", event(i))
         received = await asyncio.gather(*(take(sub, 20) for sub in subs))
-    finally:
-        for sub in subs:
-            await sub.__aexit__(None, None, None)
     assert all(got == [event(i) for i in range(20)] for got in received)
     assert bus.delivered_total == 50 * 20
     assert (await bus.status())["subscribers"] == 0
@@ -206,7 +202,8 @@ async def test_cancelling_a_consumer_unregisters_it(bus: EventBus) -> None:
 
 
 async def _subscribers_is(bus: EventBus, n: int) -> bool:
-    return (await bus.status())["subscribers"] == n
+    subscribers: int = (await bus.status())["subscribers"]
+    return subscribers == n
 
 
 async def _no_new_tasks(before: set[asyncio.Task[Any]]) -> bool:
@@ -278,12 +275,10 @@ async def test_redis_uses_one_server_subscription_per_channel(redis_client: Redi
         return int(counts[0][1])
 
     try:
-        subs = [bus.subscribe("race-1") for _ in range(20)]
-        for sub in subs:
-            await sub.__aenter__()
-        assert await numsub() == 1
-        for sub in subs:
-            await sub.__aexit__(None, None, None)
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(20):
+                await stack.enter_async_context(bus.subscribe("race-1"))
+            assert await numsub() == 1
 
         async def unsubscribed() -> bool:
             return await numsub() == 0

@@ -105,7 +105,7 @@ class PPO:
         torch.manual_seed(seed)
         self.hp = hp
         self.model = PPOActorCritic(spec, network, n_actions, **kw)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=hp.lr, eps=1e-5)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=hp.lr, eps=1e-5, fused=True)
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
         self.scale = ReturnScale()
 
@@ -176,7 +176,7 @@ class PPO:
                 self.optimizer.step()
                 with torch.no_grad():
                     kl = float(((ratio - 1.0) - torch.log(ratio)).mean())
-                totals += [float(policy_loss), float(value_loss), float(entropy), kl]
+                totals += [float(policy_loss.detach()), float(value_loss.detach()), float(entropy.detach()), kl]
                 count += 1
         mean = totals / max(count, 1)
         return UpdateStats(float(mean[0]), float(mean[1]), float(mean[2]), float(mean[3]), count, n)

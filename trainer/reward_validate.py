@@ -268,22 +268,22 @@ def check_source(source: str, filename: str = "reward_function.py") -> tuple[lis
             RewardProblem("BAD_SIGNATURE", f"no module-level function {ENTRY_POINT}(params) is defined", None)
         )
     elif isinstance(entry, ast.AsyncFunctionDef):
-        problems.append(RewardProblem("BAD_SIGNATURE", f"{ENTRY_POINT} must be a plain function, not async", entry.lineno))
+        problems.append(
+            RewardProblem("BAD_SIGNATURE", f"{ENTRY_POINT} must be a plain function, not async", entry.lineno)
+        )
     elif isinstance(entry, ast.FunctionDef) and not _has_one_param(entry):
         problems.append(
             RewardProblem("BAD_SIGNATURE", f"{ENTRY_POINT} must take exactly one argument: params", entry.lineno)
         )
-    problems.sort(key=lambda p: (p.line or 0))
+    problems.sort(key=lambda p: p.line or 0)
     return problems, checker.modules
 
 
 def _entry_point(tree: ast.Module) -> ast.AST | None:
     found: ast.AST | None = None
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == ENTRY_POINT:
-            found = node
-        elif isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == ENTRY_POINT for t in node.targets
+        if (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == ENTRY_POINT) or (
+            isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == ENTRY_POINT for t in node.targets)
         ):
             found = node
     return found
@@ -362,7 +362,9 @@ def reference_action(params: Mapping[str, Any], max_steering: float = 30.0, spee
     return max(-max_steering, min(max_steering, error)), speed
 
 
-def episode_params(config: Any, *, episodes: int, seed: int, max_steps: int = 3000) -> Iterator[tuple[int, int, dict[str, Any]]]:
+def episode_params(
+    config: Any, *, episodes: int, seed: int, max_steps: int = 3000
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """(episode, step, params) of simulated episodes: even episodes follow the reference driver
     (slightly noisy), odd ones take uniformly random actions (they soon leave the track)."""
     import numpy as np

@@ -139,8 +139,8 @@ class SAC:
                 for net, target_net in ((self.q1, self.q1_target), (self.q2, self.q2_target)):
                     for p, tp in zip(net.parameters(), target_net.parameters(), strict=True):
                         tp.mul_(1.0 - TAU).add_(p, alpha=TAU)
-            q_total += float(q_loss)
-            pi_total += float(pi_loss)
+            q_total += float(q_loss.detach())
+            pi_total += float(pi_loss.detach())
         return SACStats(q_total / n_updates, pi_total / n_updates, n_updates, steps)
 
     def state_dict(self) -> dict[str, Any]:

@@ -231,10 +231,12 @@ class RewardSandbox:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._wfd = self._rfd = -1
-        if proc.poll() is None:
+        try:
+            proc.wait(timeout=0.5)  # end of input: a healthy child exits by itself
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-        proc.wait()
+            proc.wait()
         if self._stderr is not None:
             self._stderr.join(timeout=1.0)
         self._proc = None
@@ -405,7 +407,6 @@ class RewardSandbox:
         if detail and "MemoryError" in detail:
             return RewardError("RESOURCE_LIMIT", f"reward function ran out of memory (limit {self.memory_mb} MB)")
         return RewardError("SANDBOX_CRASHED", f"sandbox exited with code {rc} {when}{detail}")
-
 
 
 def measure_overhead(n: int = 2000, batch: int = 1) -> float:

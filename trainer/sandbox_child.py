@@ -102,12 +102,67 @@ _FRAME_ATTRS = frozenset(
     }
 )
 
-_SAFE_BUILTINS = (
-    "abs all any ascii bin bool bytearray bytes callable chr classmethod complex dict dir divmod enumerate "
-    "filter float format frozenset hasattr hash hex id int isinstance issubclass iter len list map max min "
-    "next object oct ord pow print property range repr reversed round set slice sorted staticmethod str sum "
-    "super tuple type zip True False None Ellipsis NotImplemented"
-).split()
+_SAFE_BUILTINS = [
+    "abs",
+    "all",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "classmethod",
+    "complex",
+    "dict",
+    "dir",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "hasattr",
+    "hash",
+    "hex",
+    "id",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "ord",
+    "pow",
+    "print",
+    "property",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "staticmethod",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "type",
+    "zip",
+    "True",
+    "False",
+    "None",
+    "Ellipsis",
+    "NotImplemented",
+]
 
 
 class SandboxViolation(PermissionError):
@@ -158,7 +213,8 @@ class Guard:
     def module_error(self, name: str) -> str | None:
         parts = name.split(".")
         if parts[0] not in self.allowed_roots:
-            return f"import of {name!r} is not allowed: reward functions may import only {', '.join(sorted(self.allowed_roots))}"
+            allowed = ", ".join(sorted(self.allowed_roots))
+            return f"import of {name!r} is not allowed: reward functions may import only {allowed}"
         if any(p.startswith("_") for p in parts):
             return f"import of private module {name!r} is not allowed"
         for i in range(2, len(parts) + 1):
@@ -199,7 +255,9 @@ class Guard:
         if public is None:
             public = [k for k in dir(real) if not k.startswith("_")]
         view.__dict__["__all__"] = [
-            k for k in public if not k.startswith("_") and k not in self.forbidden_attrs and f"{name}.{k}" not in self.forbidden_attrs
+            k
+            for k in public
+            if not k.startswith("_") and k not in self.forbidden_attrs and f"{name}.{k}" not in self.forbidden_attrs
         ]
         self._views[name] = view
         return view
@@ -207,8 +265,8 @@ class Guard:
     def importer(
         self,
         name: str,
-        globals: Any = None,  # noqa: A002 (the __import__ signature)
-        locals: Any = None,  # noqa: A002
+        globals: Any = None,
+        locals: Any = None,
         fromlist: Any = (),
         level: int = 0,
     ) -> types.ModuleType:
@@ -246,10 +304,93 @@ _ALLOW, _ERRNO, _KILL = 0x7FFF0000, 0x00050000, 0x80000000
 _EPERM, _ENOSYS = 1, 38
 _X86_64 = {
     "deny": [
-        41, 42, 43, 49, 50, 53, 288, 57, 58, 59, 322, 101, 200, 85, 76, 82, 83, 84, 86, 87, 88, 90, 91, 92, 93, 94,
-        133, 161, 165, 166, 155, 272, 308, 264, 258, 259, 260, 263, 265, 266, 268, 316, 319, 321, 323, 298, 310,
-        311, 312, 425, 426, 427, 250, 248, 249, 29, 68, 64, 240, 175, 313, 176, 246, 169, 163, 167, 168, 188, 189,
-        190, 280, 132, 235, 261, 135, 172, 173, 179, 303, 304, 300, 440, 434, 438, 424, 129, 297,
+        41,
+        42,
+        43,
+        49,
+        50,
+        53,
+        288,
+        57,
+        58,
+        59,
+        322,
+        101,
+        200,
+        85,
+        76,
+        82,
+        83,
+        84,
+        86,
+        87,
+        88,
+        90,
+        91,
+        92,
+        93,
+        94,
+        133,
+        161,
+        165,
+        166,
+        155,
+        272,
+        308,
+        264,
+        258,
+        259,
+        260,
+        263,
+        265,
+        266,
+        268,
+        316,
+        319,
+        321,
+        323,
+        298,
+        310,
+        311,
+        312,
+        425,
+        426,
+        427,
+        250,
+        248,
+        249,
+        29,
+        68,
+        64,
+        240,
+        175,
+        313,
+        176,
+        246,
+        169,
+        163,
+        167,
+        168,
+        188,
+        189,
+        190,
+        280,
+        132,
+        235,
+        261,
+        135,
+        172,
+        173,
+        179,
+        303,
+        304,
+        300,
+        440,
+        434,
+        438,
+        424,
+        129,
+        297,
     ],
     "enosys": [435, 437],  # clone3, openat2: glibc falls back to clone / openat, which are checked
     "clone": 56,
@@ -298,7 +439,7 @@ def seccomp_program(pid: int) -> bytes:
 
 
 class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]  # noqa: RUF012 (ctypes convention)
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
 
 
 def _vm_size_mb() -> float:
@@ -435,7 +576,12 @@ class Runner:
             reward = float(value)
         except BaseException as exc:
             if self.guard.violation is None and isinstance(exc, TypeError | ValueError | OverflowError):
-                return [ERR, "BAD_RETURN", f"reward_function returned {_short_repr(value)}, which float() rejects", None]
+                return [
+                    ERR,
+                    "BAD_RETURN",
+                    f"reward_function returned {_short_repr(value)}, which float() rejects",
+                    None,
+                ]
             return self.error(exc)
         if self.guard.violation is not None:
             return [ERR, "FORBIDDEN", self.guard.violation, None]
@@ -469,6 +615,7 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.close(devnull)
     os.dup2(2, 1)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     init = channel.recv()
     filename: str = init["filename"]
     source: str = init["source"]
@@ -477,7 +624,7 @@ def main() -> None:
 
     import numpy  # noqa: F401
     import scipy  # noqa: F401
-    import shapely  # noqa: F401
+    import shapely
     import shapely.geometry  # noqa: F401
 
     failed = _preload(init["modules"])

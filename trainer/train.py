@@ -80,7 +80,7 @@ class TrainOptions:
     workers: int = 2
     envs_per_worker: int = 4
     seed: int = 0
-    torch_threads: int = 2
+    torch_threads: int = 1  # measured: 2 intra-op threads ran 3-5x slower on the shared 2-core box
     resume: bool = False
     write_simtrace: bool = True
     export_onnx: bool = True
@@ -286,7 +286,9 @@ class Trainer:
             self.agent.load_state_dict({**self.agent.state_dict(), "model": state["agent"]["model"]})
             if isinstance(self.agent, PPO):
                 # fresh optimiser: the clone's learning rate and schedule start over
-                self.agent.optimizer = torch.optim.Adam(self.agent.model.parameters(), lr=self.job.hyperparameters.lr, eps=1e-5)
+                self.agent.optimizer = torch.optim.Adam(
+                    self.agent.model.parameters(), lr=self.job.hyperparameters.lr, eps=1e-5, fused=True
+                )
         except (RuntimeError, KeyError) as exc:
             raise ModelFolderError(f"clone-from checkpoint does not fit this model: {exc}") from exc
 

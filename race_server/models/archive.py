@@ -105,8 +105,12 @@ class Staging:
     def add_file(self, name: str, chunks: Iterator[bytes], declared: int | None = None) -> str | None:
         """Write one file; returns its relative path (None for Finder junk, which is dropped)."""
         sink = self.open_file(name, declared)
-        for chunk in chunks:
-            sink.write(chunk)
+        try:
+            for chunk in chunks:
+                sink.write(chunk)
+        except BaseException:
+            sink.abort()
+            raise
         return sink.close()
 
     def open_file(self, name: str, declared: int | None = None) -> FileSink:
@@ -147,13 +151,13 @@ class FileSink:
         limits = self.staging.limits
         self.written += len(chunk)
         if self.declared is not None and self.written > self.declared:
-            self._abort()
+            self.abort()
             raise _unsafe(f"{self.rel} holds more bytes than its header declares", self.rel)
         if self.handle is None:
             return
         self.staging.total += len(chunk)
         if self.staging.total > limits.total_bytes:
-            self._abort()
+            self.abort()
             raise _limit(
                 f"the upload expands past {limits.total_bytes} bytes (1 GB)",
                 self.rel,
@@ -161,7 +165,7 @@ class FileSink:
             )
         self.handle.write(chunk)
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
         if self.handle is not None:
             self.handle.close()
 
@@ -254,7 +258,7 @@ def _extract_zip(path: Path, staging: Staging) -> None:
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise _unsafe(f"{name} is a symbolic link; links are not allowed", name)
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 raise _unsafe(f"{name} is not a regular file", name)
             if info.is_dir():
                 staging.add_dir(name)
