@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= $(CURDIR)/.trackside
 
-.PHONY: run test test-fast check clean
+VENV_TF := .venv-tf
+
+.PHONY: run test test-core test-tf test-fast check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +26,23 @@ run: $(VENV)/.run-installed
 check: $(VENV)/.dev-installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/check
 
-test: check
-	$(BIN)/python -m pytest
+# The TensorFlow extra (checkpoint conversion, a stock car's model.pb) lives in its own venv:
+# it is large, and the core must keep working without it.
+$(VENV_TF)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_TF)
+	$(VENV_TF)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,tensorflow]'
+	touch $@
+
+test: test-core test-tf
+
+test-core: check
+	$(BIN)/python -m pytest --ignore=tests/models_tf
+
+test-tf: $(VENV_TF)/.installed
+	$(VENV_TF)/bin/python -m pytest tests/models_tf
 
 test-fast: check
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" --ignore=tests/models_tf
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_TF) .pytest_cache .mypy_cache .ruff_cache

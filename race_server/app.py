@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from race_server import auth
-from race_server.api import identity, jobs, ops
+from race_server.api import identity, jobs, ops, race_ws, races
+from race_server.api import models as models_api
 from race_server.api.errors import ApiError, error_response
 from race_server.api.middleware import RequestContext
 from race_server.bus import create_bus
@@ -21,6 +22,7 @@ from race_server.db.lifecycle import database_dsn
 from race_server.db.migrate import MIGRATIONS_DIR, migrate
 from race_server.db.pool import create_pool
 from race_server.metrics import Metrics
+from race_server.models.store import ModelStore
 from race_server.settings import Settings
 
 log = logging.getLogger("trackside.app")
@@ -46,6 +48,9 @@ def create_app(
             app.state.pool = pool
             app.state.bus = bus
             app.state.resolve_principal = auth.make_resolver(pool, app.state.signer)
+            app.state.model_store = ModelStore(pool, settings.data_dir)
+            # A crash mid-import leaves staging files and blobs behind: clear them before serving.
+            await app.state.model_store.recover()
             # training/evaluation job workers (trainer.service); tests that want none pass run_workers=False
             app.state.job_supervisor = None
             if settings.run_workers and settings.workers > 0:
@@ -55,6 +60,10 @@ def create_app(
                 await supervisor.start()
                 stack.push_async_callback(supervisor.close)
                 app.state.job_supervisor = supervisor
+            # races: LIVE queue service, classic evaluator, race websocket feeds (race_server.api.race_runtime)
+            from race_server.api.race_runtime import start_races
+
+            await start_races(app, stack, settings.data_dir)
             log.info("trackside ready", extra={"embedded_db": settings.embedded_database, "bus": type(bus).__name__})
             yield
         log.info("trackside stopped")
@@ -64,7 +73,7 @@ def create_app(
         return error_response(exc)
 
     app = Starlette(
-        routes=[*ops.routes, *identity.routes, *jobs.routes],
+        routes=[*ops.routes, *identity.routes, *models_api.routes, *jobs.routes, *races.routes, *race_ws.routes],
         lifespan=lifespan,
         exception_handlers={ApiError: api_error},
     )

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from race_server.settings import Settings, SettingsError, load_settings
+from race_server.models.cli import model_app
 from trainer.reward_cli import reward_app
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(bench_app, name="bench")
 app.add_typer(reward_app, name="reward")
+app.add_typer(model_app, name="model")
 
 T = TypeVar("T")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,21 +26,7 @@ from race_server.bus import (
 )
 from tests.tcp_proxy import TcpProxy
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT = 10.0  # upper bound for anything that should happen promptly
-
-
-async def _require_redis() -> None:
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1.0, socket_timeout=1.0)
-    try:
-        await client.ping()
-    except Exception as exc:
-        message = f"Redis at {REDIS_URL} is unreachable: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    finally:
-        await client.aclose()
 
 
 def _prefix() -> str:
@@ -49,35 +34,48 @@ def _prefix() -> str:
 
 
 @pytest.fixture
-async def redis_client() -> AsyncIterator[Redis]:
-    await _require_redis()
-    client = Redis.from_url(REDIS_URL)
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
-    if request.param == "redis":
-        await _require_redis()
-    impl = create_bus(REDIS_URL if request.param == "redis" else None, prefix=_prefix())
+async def _started(impl: EventBus) -> AsyncIterator[EventBus]:
     await impl.start()
     yield impl
     await impl.close()
 
 
 @pytest.fixture
-async def proxy() -> AsyncIterator[TcpProxy]:
-    await _require_redis()
-    target = urlsplit(REDIS_URL)
+async def memory_bus() -> AsyncIterator[EventBus]:
+    async for impl in _started(InProcessBus()):
+        yield impl
+
+
+@pytest.fixture
+async def redis_bus(redis_url: str) -> AsyncIterator[EventBus]:
+    # redis_url (conftest) skips, or fails under CI, when Redis is unreachable.
+    async for impl in _started(RedisBus(redis_url, prefix=_prefix())):
+        yield impl
+
+
+@pytest.fixture(params=["memory", "redis"])
+def bus(request: pytest.FixtureRequest) -> EventBus:
+    impl: EventBus = request.getfixturevalue(f"{request.param}_bus")
+    return impl
+
+
+@pytest.fixture
+async def proxy(redis_url: str) -> AsyncIterator[TcpProxy]:
+    target = urlsplit(redis_url)
     tcp = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
     await tcp.start()
     yield tcp
     await tcp.close()
 
 
-def _via(proxy: TcpProxy) -> str:
-    parts = urlsplit(REDIS_URL)
+def _via(proxy: TcpProxy, redis_url: str) -> str:
+    parts = urlsplit(redis_url)
     netloc = f"{parts.netloc.rpartition('@')[0]}@" if "@" in parts.netloc else ""
     return urlunsplit(parts._replace(netloc=f"{netloc}127.0.0.1:{proxy.port}"))
 
@@ -265,8 +263,8 @@ async def test_closed_bus_refuses_and_ends_subscriptions(bus: EventBus) -> None:
 # Redis-only behaviour ------------------------------------------------------------------------
 
 
-async def test_redis_uses_one_server_subscription_per_channel(redis_client: Redis) -> None:
-    bus = RedisBus(REDIS_URL, prefix=_prefix())
+async def test_redis_uses_one_server_subscription_per_channel(redis_url: str, redis_client: Redis) -> None:
+    bus = RedisBus(redis_url, prefix=_prefix())
     await bus.start()
     channel = bus.prefix + "race-1"
 
@@ -289,10 +287,10 @@ async def test_redis_uses_one_server_subscription_per_channel(redis_client: Redi
 
 
 async def test_redis_cut_fails_publish_tells_subscribers_and_recovers(
-    proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+    proxy: TcpProxy, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="trackside.bus")
-    bus = RedisBus(_via(proxy), prefix=_prefix(), timeout=1.0, max_backoff=0.2)
+    bus = RedisBus(_via(proxy, redis_url), prefix=_prefix(), timeout=1.0, max_backoff=0.2)
     await bus.start()
     try:
         async with bus.subscribe("a") as sub_a, bus.subscribe("a") as sub_a2, bus.subscribe("b") as sub_b:
@@ -326,11 +324,16 @@ async def test_redis_cut_fails_publish_tells_subscribers_and_recovers(
     assert any("reachable again" in m for m in messages)
 
 
-async def test_redis_silent_partition_is_detected(proxy: TcpProxy) -> None:
-    bus = RedisBus(_via(proxy), prefix=_prefix(), timeout=0.5, keepalive=0.3, max_backoff=0.2)
+async def test_redis_silent_partition_is_detected(proxy: TcpProxy, redis_url: str) -> None:
+    bus = RedisBus(_via(proxy, redis_url), prefix=_prefix(), timeout=0.5, keepalive=0.3, max_backoff=0.2)
     await bus.start()
     try:
         async with bus.subscribe("a") as sub:
+            # Idle time is the input here: a quiet but healthy link must survive the keepalive.
+            await asyncio.sleep(1.0)
+            await bus.publish("a", {"id": 0})
+            assert await next_item(sub) == {"id": 0}
+
             proxy.frozen = True
             started = time.monotonic()
             with pytest.raises(BusError, match="unreachable"):
@@ -348,9 +351,9 @@ async def test_redis_silent_partition_is_detected(proxy: TcpProxy) -> None:
         await bus.close()
 
 
-async def test_redis_down_at_start_then_up(proxy: TcpProxy) -> None:
+async def test_redis_down_at_start_then_up(proxy: TcpProxy, redis_url: str) -> None:
     await proxy.cut()
-    bus = RedisBus(_via(proxy), prefix=_prefix(), timeout=1.0, max_backoff=0.2)
+    bus = RedisBus(_via(proxy, redis_url), prefix=_prefix(), timeout=1.0, max_backoff=0.2)
     async with asyncio.timeout(WAIT):
         await bus.start()  # returns instead of waiting for Redis
     try:

@@ -19,7 +19,7 @@ from race_server.models.hyperparameters import parse_hyperparameters
 from race_server.sim.metadata import default_model_metadata
 from trainer.config import StopConditions, TrainWorld
 from trainer.evaluation import EvaluationSettings, evaluate
-from trainer.train import IterationReport, RewardFn, TrainJob, Trainer, TrainOptions, in_process_reward
+from trainer.train import IterationReport, RewardFn, Trainer, TrainJob, TrainOptions, in_process_reward
 
 CENTRE_LINE_REWARD = '''def reward_function(params):
     """
@@ -83,10 +83,20 @@ def run_train_benchmark(
     job = TrainJob(metadata, hp, CENTRE_LINE_REWARD, world, StopConditions(max_minutes=max_minutes), model_name="bench")
     out = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="trackside-bench-"))
     start = time.perf_counter()
-    state: dict[str, Any] = {"minutes": None, "best_lap": None, "evals": 0, "update_s": 0.0, "updates": 0,
-                             "reward_s": 0.0, "rollout_s": 0.0, "eval_s": 0.0, "last": None, "best_eval_progress": 0.0}
+    state: dict[str, Any] = {
+        "minutes": None,
+        "best_lap": None,
+        "evals": 0,
+        "update_s": 0.0,
+        "updates": 0,
+        "reward_s": 0.0,
+        "rollout_s": 0.0,
+        "eval_s": 0.0,
+        "last": None,
+        "best_eval_progress": 0.0,
+    }
     with _reward(CENTRE_LINE_REWARD) as reward_fn:
-        trainer = Trainer(job, out, reward_fn, TrainOptions(workers=2, envs_per_worker=4, seed=seed, export_onnx=False))
+        trainer = Trainer(job, out, reward_fn, TrainOptions(workers=2, envs_per_worker=4, seed=seed))
 
         def on_iteration(report: IterationReport) -> bool:
             state["update_s"] += report.update_s

@@ -167,5 +167,7 @@ def read_model_folder(folder: Path) -> ModelFolder:
         raise ModelFolderError(f"{folder / 'model'}: no .coach_checkpoint or deepracer_checkpoints.json")
     for name in {last, best}:
         if not (folder / "model" / f"{name}.pt").exists():
-            raise ModelFolderError(f"{folder / 'model' / name}.pt: checkpoint file missing (CHECKPOINT_FILES_DOES_NOT_EXIST)")
+            raise ModelFolderError(
+                f"{folder / 'model' / name}.pt: checkpoint file missing (CHECKPOINT_FILES_DOES_NOT_EXIST)"
+            )
     return ModelFolder(folder, metadata_raw, metadata, hp, reward, params or {}, last, best)

@@ -56,7 +56,9 @@ def _world(
     if bot_speed is not None:
         changes["bot_speed"] = bot_speed
     if bot_lane_change is not None:
-        changes.update(is_lane_change=True, lower_lane_change_time=bot_lane_change[0], upper_lane_change_time=bot_lane_change[1])
+        changes.update(
+            is_lane_change=True, lower_lane_change_time=bot_lane_change[0], upper_lane_change_time=bot_lane_change[1]
+        )
     world = replace(base, **changes)
     world.validate()
     return world
@@ -77,20 +79,31 @@ def _fmt(seconds: float) -> str:
 
 def train(
     out: Annotated[Path, typer.Argument(help="Output model folder (created; with --resume, continued).")],
-    from_folder: Annotated[Path | None, typer.Option("--from", help="Folder with model_metadata.json, "
-                                                     "reward_function.py, hyperparameters.json, training_params.yaml.")] = None,
+    from_folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Folder with model_metadata.json, reward_function.py, hyperparameters.json, training_params.yaml.",
+        ),
+    ] = None,
     metadata: Annotated[Path | None, typer.Option(help="model_metadata.json (default: the console default).")] = None,
-    hyperparameters: Annotated[Path | None, typer.Option(help="hyperparameters.json (default: console defaults).")] = None,
+    hyperparameters: Annotated[
+        Path | None, typer.Option(help="hyperparameters.json (default: console defaults).")
+    ] = None,
     reward: Annotated[Path | None, typer.Option(help="reward_function.py (default: follow the centre line).")] = None,
     track: Annotated[str | None, typer.Option(help="Track id, e.g. reinvent_base.")] = None,
     direction: Direction = None,
     alternate_direction: Annotated[bool | None, typer.Option("--alternate-direction/--no-alternate-direction")] = None,
-    race_type: Annotated[str | None, typer.Option("--race-type", help="time_trial | object_avoidance | head_to_bot")] = None,
+    race_type: Annotated[
+        str | None, typer.Option("--race-type", help="time_trial | object_avoidance | head_to_bot")
+    ] = None,
     objects: Annotated[int | None, typer.Option("--objects", help="Number of boxes (object avoidance).")] = None,
     random_objects: Annotated[bool | None, typer.Option("--random-objects/--fixed-objects")] = None,
     bots: Annotated[int | None, typer.Option("--bots", help="Number of bot cars (head to bot).")] = None,
     bot_speed: Annotated[float | None, typer.Option("--bot-speed", help="Bot speed, m/s.")] = None,
-    bot_lane_change: Annotated[tuple[float, float] | None, typer.Option("--bot-lane-change", help="MIN MAX seconds.")] = None,
+    bot_lane_change: Annotated[
+        tuple[float, float] | None, typer.Option("--bot-lane-change", help="MIN MAX seconds.")
+    ] = None,
     max_minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
     max_episodes: Annotated[int | None, typer.Option(help="Stop after this many episodes.")] = None,
     clone_from: Annotated[Path | None, typer.Option(help="Start from this model folder's best checkpoint.")] = None,
@@ -106,9 +119,11 @@ def train(
     from race_server.sim.metadata import MetadataError, default_model_metadata, parse_model_metadata
     from trainer.bench import CENTRE_LINE_REWARD
     from trainer.config import ConfigError, StopConditions, TrainWorld
-    from trainer.train import IterationReport, TrainJob, Trainer, TrainOptions
+    from trainer.sandbox import RewardError
+    from trainer.train import IterationReport, Trainer, TrainJob, TrainOptions
 
     source_dir = from_folder if from_folder is not None else (out if resume else None)
+
     def pick(explicit: Path | None, *names: str) -> Path | None:
         if explicit is not None:
             return explicit
@@ -128,9 +143,23 @@ def train(
         reward_path = pick(reward, "reward_function.py")
         reward_source = reward_path.read_text() if reward_path else CENTRE_LINE_REWARD
         params_path = pick(None, "training_params.yaml")
-        base = TrainWorld.from_training_params(yaml.safe_load(params_path.read_text()) or {}) if params_path else TrainWorld()
-        world = _world(base, track, direction, alternate_direction, race_type, objects, random_objects, bots, bot_speed,
-                       bot_lane_change)
+        base = (
+            TrainWorld.from_training_params(yaml.safe_load(params_path.read_text()) or {})
+            if params_path
+            else TrainWorld()
+        )
+        world = _world(
+            base,
+            track,
+            direction,
+            alternate_direction,
+            race_type,
+            objects,
+            random_objects,
+            bots,
+            bot_speed,
+            bot_lane_change,
+        )
         stop = StopConditions(max_minutes=max_minutes, max_episodes=max_episodes)
     except (MetadataError, HyperparameterError, ConfigError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
@@ -160,7 +189,10 @@ def train(
             trainer.run(show)
     except KeyboardInterrupt:
         typer.echo("\ninterrupted: the last checkpoint is kept", err=True)
-    except (ConfigError, ValueError) as exc:
+    except RewardError as exc:
+        line = f" (line {exc.line})" if exc.line is not None else ""
+        raise _fail(f"reward function {exc.code}{line}: {exc.message}") from None
+    except (ConfigError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(str(out))
 
@@ -174,7 +206,9 @@ def evaluate_cmd(
     resets: Annotated[int, typer.Option(help="Resets allowed per trial; -1 = unlimited; 0 = off-track ends it.")] = 0,
     off_track_penalty: Annotated[float, typer.Option(help="Seconds (0-30).")] = 3.0,
     collision_penalty: Annotated[float, typer.Option(help="Seconds (0-30).")] = 3.0,
-    race_type: Annotated[str | None, typer.Option("--race-type", help="time_trial | object_avoidance | head_to_bot")] = None,
+    race_type: Annotated[
+        str | None, typer.Option("--race-type", help="time_trial | object_avoidance | head_to_bot")
+    ] = None,
     objects: Annotated[int | None, typer.Option("--objects")] = None,
     random_objects: Annotated[bool | None, typer.Option("--random-objects/--fixed-objects")] = None,
     bots: Annotated[int | None, typer.Option("--bots")] = None,
@@ -193,10 +227,16 @@ def evaluate_cmd(
     try:
         folder = read_model_folder(model)
         base = TrainWorld.from_training_params(folder.training_params)
-        world = _world(base, track, direction, None, race_type, objects, random_objects, bots, bot_speed, bot_lane_change)
+        world = _world(
+            base, track, direction, None, race_type, objects, random_objects, bots, bot_speed, bot_lane_change
+        )
         settings = EvaluationSettings(
-            trials=trials, continuous=continuous, resets=None if resets < 0 else resets,
-            off_track_penalty=off_track_penalty, collision_penalty=collision_penalty, seed=seed,
+            trials=trials,
+            continuous=continuous,
+            resets=None if resets < 0 else resets,
+            off_track_penalty=off_track_penalty,
+            collision_penalty=collision_penalty,
+            seed=seed,
         )
         policy = policy_from_state(load_checkpoint(folder.checkpoint_path(checkpoint)))
         result = evaluate(policy, folder.metadata_raw, world, settings)

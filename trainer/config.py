@@ -12,7 +12,12 @@ from race_server.sim.metadata import ModelMetadata
 from race_server.sim.objects import ObjectsConfig
 from race_server.sim.tracks import list_tracks
 
-DIRECTIONS = {"cw": "CLOCKWISE", "ccw": "COUNTER_CLOCKWISE", "clockwise": "CLOCKWISE", "counter_clockwise": "COUNTER_CLOCKWISE"}
+DIRECTIONS = {
+    "cw": "CLOCKWISE",
+    "ccw": "COUNTER_CLOCKWISE",
+    "clockwise": "CLOCKWISE",
+    "counter_clockwise": "COUNTER_CLOCKWISE",
+}
 RACE_TYPES = {"time_trial": "TIME_TRIAL", "object_avoidance": "OBJECT_AVOIDANCE", "head_to_bot": "HEAD_TO_BOT"}
 
 
@@ -152,10 +157,13 @@ def check_clone(parent: ModelMetadata, child: ModelMetadata) -> None:
             f"clone-from model has {len(parent.actions)} actions; this model has {len(child.actions)}: they must match"
         )
     if parent.sensors != child.sensors:
-        raise CloneError(f"clone-from model's sensors {list(parent.sensors)} differ from this model's {list(child.sensors)}")
+        raise CloneError(
+            f"clone-from model's sensors {list(parent.sensors)} differ from this model's {list(child.sensors)}"
+        )
     if parent.neural_network != child.neural_network:
         raise CloneError(
-            f"clone-from model's neural_network {parent.neural_network} differs from this model's {child.neural_network}"
+            f"clone-from model's neural_network {parent.neural_network} differs from "
+            f"this model's {child.neural_network}"
         )
     if parent.training_algorithm != child.training_algorithm:
         raise CloneError(

@@ -133,8 +133,14 @@ def evaluate(
                     end_ms = int(time.time() * 1000)
                     trials.append(
                         TrialResult(
-                            laps_seen, m["lap_times"][-1], 100.0, "Lap complete",
-                            {k: counts[k] - lap_start_counts[k] for k in COUNT_KEYS}, int(m["steps"]), start_ms, end_ms,
+                            laps_seen,
+                            m["lap_times"][-1],
+                            100.0,
+                            "Lap complete",
+                            {k: counts[k] - lap_start_counts[k] for k in COUNT_KEYS},
+                            int(m["steps"]),
+                            start_ms,
+                            end_ms,
                         )
                     )
                     lap_start_counts, start_ms = counts, end_ms
@@ -143,16 +149,28 @@ def evaluate(
                 lap = m["lap_times"][0] if m["lap_times"] else None
                 trials.append(
                     TrialResult(
-                        e + 1, lap, float(m["completion_percentage"]), str(m["episode_status"]),
-                        {k: int(m[k]) for k in COUNT_KEYS}, int(m["steps"]), start_ms, int(time.time() * 1000),
+                        e + 1,
+                        lap,
+                        float(m["completion_percentage"]),
+                        str(m["episode_status"]),
+                        {k: int(m[k]) for k in COUNT_KEYS},
+                        int(m["steps"]),
+                        start_ms,
+                        int(time.time() * 1000),
                     )
                 )
             elif laps_seen < s.trials:
                 counts = {k: int(m[k]) - lap_start_counts[k] for k in COUNT_KEYS}
                 trials.append(
                     TrialResult(
-                        laps_seen + 1, None, float(m["completion_percentage"]), str(m["episode_status"]),
-                        counts, int(m["steps"]), start_ms, int(time.time() * 1000),
+                        laps_seen + 1,
+                        None,
+                        float(m["completion_percentage"]),
+                        str(m["episode_status"]),
+                        counts,
+                        int(m["steps"]),
+                        start_ms,
+                        int(time.time() * 1000),
                     )
                 )
     finally:

@@ -13,13 +13,13 @@ from trainer.config import ConfigError, StopConditions, TrainWorld, direction_na
 from trainer.reward_validate import check_source
 
 if TYPE_CHECKING:
-    # trainer.evaluation imports torch: the server imports it only when an evaluation is submitted
     from trainer.evaluation import EvaluationSettings
 
 NAME = re.compile(r"^[a-zA-Z0-9-]{1,63}$")
 DEFAULT_MAX_MINUTES = 60.0  # the console's default stop condition
 MAX_WORKERS = 8
 MAX_ENVS_PER_WORKER = 16
+MAX_TRIALS = 10  # as trainer.evaluation.EvaluationSettings
 
 
 class JobConfigError(ValueError):
@@ -181,7 +181,8 @@ def parse_training(raw: dict[str, Any]) -> TrainingSpec:
     world = parse_world(_object(raw, "world"))
     stop_raw = _object(raw, "stop")
     _unknown(stop_raw, {"max_minutes", "max_episodes"}, "stop")
-    max_minutes = stop_raw.get("max_minutes", None if "max_minutes" in stop_raw else DEFAULT_MAX_MINUTES)
+    stop_raw = {"max_minutes": DEFAULT_MAX_MINUTES, **stop_raw}  # an explicit null means no time limit
+    max_minutes = stop_raw["max_minutes"]
     max_episodes = stop_raw.get("max_episodes")
     if max_minutes is not None:
         max_minutes = float(_typed(stop_raw, "max_minutes", (int, float), "stop"))
@@ -213,7 +214,12 @@ class EvaluationSpec:
     name: str
     model_job_id: int
     world: TrainWorld
-    settings: EvaluationSettings
+    options: dict[str, Any]  # EvaluationSettings fields; built in the job process (trainer.evaluation imports torch)
+
+    def settings(self) -> EvaluationSettings:
+        from trainer.evaluation import EvaluationSettings
+
+        return EvaluationSettings(**self.options)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -221,13 +227,11 @@ class EvaluationSpec:
             "name": self.name,
             "model_job_id": self.model_job_id,
             "world": world_json(self.world),
-            "evaluation": asdict(self.settings),
+            "evaluation": self.options,
         }
 
 
 def parse_evaluation(raw: dict[str, Any]) -> EvaluationSpec:
-    from trainer.evaluation import EvaluationSettings
-
     _unknown(raw, {"kind", "name", "model_job_id", "world", "evaluation"}, "")
     name = _name(raw, "evaluation")
     if raw.get("model_job_id") is None:
@@ -257,11 +261,10 @@ def parse_evaluation(raw: dict[str, Any]) -> EvaluationSpec:
         raise JobConfigError("evaluation.max_steps", f"= {values['max_steps']}; allowed: 1..100000")
     if values.get("resets") is not None and values["resets"] < 0:
         raise JobConfigError("evaluation.resets", f"= {values['resets']}; allowed: >= 0 or null (unlimited)")
-    try:
-        settings = EvaluationSettings(**values)
-    except ConfigError as exc:
-        raise JobConfigError("evaluation.trials", str(exc)) from None
-    return EvaluationSpec(name=name, model_job_id=model_job_id, world=world, settings=settings)
+    trials = values.get("trials", 3)
+    if not 1 <= trials <= MAX_TRIALS:
+        raise JobConfigError("evaluation.trials", f"= {trials}; allowed: 1..{MAX_TRIALS}")
+    return EvaluationSpec(name=name, model_job_id=model_job_id, world=world, options=values)
 
 
 def parse_job(raw: dict[str, Any]) -> TrainingSpec | EvaluationSpec:

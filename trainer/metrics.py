@@ -40,7 +40,13 @@ def training_entry(
 
 
 def evaluation_entry(
-    *, trial: int, start_ms: int, end_ms: int, completion_percentage: float, episode_status: str, counts: Mapping[str, int]
+    *,
+    trial: int,
+    start_ms: int,
+    end_ms: int,
+    completion_percentage: float,
+    episode_status: str,
+    counts: Mapping[str, int],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "completion_percentage": round(float(completion_percentage)),
@@ -55,7 +61,9 @@ def evaluation_entry(
     return out
 
 
-def write_training_metrics(path: Path, entries: Sequence[Mapping[str, Any]], best_model_metric: str = "progress") -> None:
+def write_training_metrics(
+    path: Path, entries: Sequence[Mapping[str, Any]], best_model_metric: str = "progress"
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"metrics": list(entries), "version": 2, "best_model_metric": best_model_metric}
     tmp = path.with_suffix(".tmp")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
@@ -206,7 +205,7 @@ class SACActor(nn.Module):
         normal = torch.distributions.Normal(mean, log_std.exp())
         u = normal.rsample()
         action = torch.tanh(u)
-        log_prob = (normal.log_prob(u) - torch.log(1.0 - action.pow(2) + 1e-6)).sum(-1)
+        log_prob = (normal.log_prob(u) - torch.log(1.0 - action.pow(2) + 1e-6)).sum(-1)  # type: ignore[no-untyped-call]
         return action, log_prob
 
     def greedy(self, obs: Mapping[str, Tensor]) -> Tensor:

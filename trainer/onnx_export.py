@@ -9,9 +9,11 @@ action probabilities (discrete) or the action mean in [-1, 1] (continuous).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
@@ -32,12 +34,12 @@ class _Graph:
         self.n += 1
         return f"{hint}_{self.n}"
 
-    def const(self, hint: str, value: np.ndarray) -> str:  # type: ignore[type-arg]
+    def const(self, hint: str, value: NDArray[Any]) -> str:
         name = self.name(hint)
         self.inits.append(numpy_helper.from_array(value, name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], **attrs: object) -> str:
+    def op(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
         out = self.name(op_type.lower())
         self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
         return out
@@ -95,7 +97,7 @@ def build_onnx(policy: nn.Module, spec: ObsSpec) -> onnx.ModelProto:
     else:
         raise TypeError(f"cannot export {type(policy).__name__}")
     logits = g.sequential(h, nn.Sequential(head))
-    attrs = {"axis": -1} if final == "Softmax" else {}
+    attrs: dict[str, Any] = {"axis": -1} if final == "Softmax" else {}
     g.nodes.append(helper.make_node(final, [logits], [output_name], **attrs))
     graph = helper.make_graph(
         g.nodes,

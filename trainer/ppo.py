@@ -171,7 +171,7 @@ class PPO:
                 value_loss = value_loss_fn(self.model.value(mb), t_ret[idx])
                 loss = policy_loss - hp.beta_entropy * entropy + value_loss
                 self.optimizer.zero_grad()
-                loss.backward()  # type: ignore[no-untyped-call]
+                loss.backward()
                 nn.utils.clip_grad_norm_(self.model.parameters(), MAX_GRAD_NORM)
                 self.optimizer.step()
                 with torch.no_grad():

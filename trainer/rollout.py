@@ -8,6 +8,7 @@ call, so the same seed gives the same episodes whatever the timing.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing.connection
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -95,7 +96,9 @@ class _Builder:
         self.pauses: list[float] = []
         self.action_values: list[tuple[float, float]] = []
 
-    def finish(self, final_obs: dict[str, NDArray[Any]], terminated: bool, truncated: bool, info: dict[str, Any]) -> Episode:
+    def finish(
+        self, final_obs: dict[str, NDArray[Any]], terminated: bool, truncated: bool, info: dict[str, Any]
+    ) -> Episode:
         keys = self.obs[0].keys()
         return Episode(
             obs={k: np.stack([o[k] for o in self.obs]) for k in keys},
@@ -150,7 +153,10 @@ class EnvGroup:
                 started += 1
         while any(b is not None for b in builders):
             active = [j for j, b in enumerate(builders) if b is not None]
-            batch = {k: np.stack([current[j][k] for j in active]) for k in current[active[0]]}  # type: ignore[index]
+            obs_list = [current[j] for j in active]
+            first = obs_list[0]
+            assert first is not None
+            batch = {k: np.stack([o[k] for o in obs_list if o is not None]) for k in first}
             actions, logps = sample_actions(policy, batch, self.rng, greedy)
             for n, j in enumerate(active):
                 b = builders[j]
@@ -166,7 +172,8 @@ class EnvGroup:
                     b.params.append(info["params"])
                     b.statuses.append(str(info.get("status", "")))
                     b.pauses.append(float(info.get("pause_duration", 0.0)))
-                    b.action_values.append(tuple(info.get("action", (0.0, 0.0))))  # type: ignore[arg-type]
+                    steer, speed = info.get("action", (0.0, 0.0))
+                    b.action_values.append((float(steer), float(speed)))
                 current[j] = _as_obs(nobs)
                 if terminated or truncated:
                     out.append(b.finish(current[j], bool(terminated), bool(truncated), info))  # type: ignore[arg-type]
@@ -196,7 +203,7 @@ def _worker_main(
             _, episodes, greedy = msg
             try:
                 conn.send(("ok", group.collect(policy, episodes, greedy)))
-            except Exception as exc:  # noqa: BLE001 (reported to the learner, which raises it)
+            except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         group.close()
@@ -256,10 +263,8 @@ class RolloutPool:
 
     def close(self) -> None:
         for conn in self._conns:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):
                 conn.send(("close",))
-            except (BrokenPipeError, OSError):
-                pass
         for proc in self._procs:
             proc.join(timeout=30)
             if proc.is_alive():

@@ -31,8 +31,8 @@ class ReplayBuffer:
     def __init__(self, spec: ObsSpec, capacity: int) -> None:
         shapes = spec.as_dict()
         self.capacity = capacity
-        self.obs = {k: np.zeros((capacity, *s), _dtype(s)) for k, s in shapes.items()}
-        self.next_obs = {k: np.zeros((capacity, *s), _dtype(s)) for k, s in shapes.items()}
+        self.obs: dict[str, NDArray[Any]] = {k: np.zeros((capacity, *s), _dtype(s)) for k, s in shapes.items()}
+        self.next_obs: dict[str, NDArray[Any]] = {k: np.zeros((capacity, *s), _dtype(s)) for k, s in shapes.items()}
         self.actions = np.zeros((capacity, 2), np.float32)
         self.rewards = np.zeros(capacity, np.float32)
         self.dones = np.zeros(capacity, np.float32)
@@ -84,7 +84,7 @@ class SAC:
         hp: Hyperparameters,
         *,
         seed: int = 0,
-        buffer_capacity: int = 20_000,
+        buffer_capacity: int = 10_000,
         updates_per_step: float = 1.0,
         warmup_steps: int = 256,
         **kw: Any,
@@ -127,13 +127,13 @@ class SAC:
                 self.q2(obs, rest["actions"]) - target
             ).pow(2).mean()
             self.q_opt.zero_grad()
-            q_loss.backward()  # type: ignore[no-untyped-call]
+            q_loss.backward()
             self.q_opt.step()
             action, logp = self.actor.sample(obs)
             q = torch.min(self.q1(obs, action), self.q2(obs, action))
             pi_loss = (alpha * logp - q).mean()
             self.actor_opt.zero_grad()
-            pi_loss.backward()  # type: ignore[no-untyped-call]
+            pi_loss.backward()
             self.actor_opt.step()
             with torch.no_grad():
                 for net, target_net in ((self.q1, self.q1_target), (self.q2, self.q2_target)):

@@ -162,7 +162,7 @@ def _run_evaluation(
             raise _Stopped
 
     try:
-        result = evaluate(policy, model.metadata_raw, spec.world, spec.settings, on_step=on_step)
+        result = evaluate(policy, model.metadata_raw, spec.world, spec.settings(), on_step=on_step)
     except _Stopped:
         send(("canceled", "evaluation stopped before its trials finished"))
         return
@@ -289,16 +289,11 @@ class JobSupervisor:
         self._wake = asyncio.Event()
         self._closing = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.pool.PoolConnectionProxy | None = None
 
     # --------------------------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         await self.sweep()
-        listener = await self.pool.acquire()
-        # other processes (API on another server, the CLI) enqueue and stop jobs: wake at once
-        await listener.add_listener(jobs.NOTIFY_CHANNEL, self._on_notify)
-        self._listener = listener
         self._loop_task = asyncio.create_task(self._loop(), name="job-supervisor")
 
     async def close(self) -> None:
@@ -307,11 +302,6 @@ class JobSupervisor:
         self.wake()
         if self._loop_task is not None:
             await self._loop_task
-        if self._listener is not None:
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
-                await self._listener.remove_listener(jobs.NOTIFY_CHANNEL, self._on_notify)
-            await self.pool.release(self._listener)
-            self._listener = None
         runs = list(self.running.values())
         for run in runs:
             run.shutting_down = True
@@ -326,10 +316,9 @@ class JobSupervisor:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def wake(self) -> None:
+        """Claim or stop now rather than at the next poll (the API calls it; other processes'
+        submissions and stop requests are seen within ``poll_interval_s``)."""
         self._wake.set()
-
-    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
-        self.wake()
 
     # ------------------------------------------------------------------------------------- loop
     async def _loop(self) -> None:

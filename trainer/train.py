@@ -19,7 +19,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from torch import nn
 
 from race_server.models.hyperparameters import Hyperparameters
 from race_server.sim.env import DeepRacerEnv, checked_reward
@@ -133,7 +132,13 @@ def _n_actions(space: gym.Space[Any]) -> int | None:
 
 
 def build_agent(
-    algorithm: str, spec: ObsSpec, network: str, n_actions: int | None, hp: Hyperparameters, seed: int, options: TrainOptions
+    algorithm: str,
+    spec: ObsSpec,
+    network: str,
+    n_actions: int | None,
+    hp: Hyperparameters,
+    seed: int,
+    options: TrainOptions,
 ) -> PPO | SAC:
     if algorithm == "sac":
         if n_actions is not None:
@@ -142,11 +147,11 @@ def build_agent(
     return PPO(spec, network, n_actions, hp, seed=seed, **options.network_kwargs)
 
 
-def policy_from_state(state: dict[str, Any]) -> nn.Module:
+def policy_from_state(state: dict[str, Any]) -> PPOActorCritic | SACActor:
     """The acting network of a checkpoint (PPO actor-critic or SAC actor), in eval mode."""
     spec = ObsSpec.of({k: tuple(v) for k, v in state["obs_spec"].items()})
     kwargs = dict(state.get("network_kwargs", {}))
-    policy: nn.Module
+    policy: PPOActorCritic | SACActor
     if state["algorithm"] == "sac":
         policy = SACActor(spec, state["network"], **kwargs)
     else:
@@ -208,7 +213,7 @@ def simtrace_rows(ep: Episode, rewards: NDArray[np.float64], episode_number: int
     return rows
 
 
-def _progress(ep: Episode, rewards: NDArray[np.float64]) -> float:
+def _progress(ep: Episode) -> float:
     if "completion_percentage" in ep.metrics:
         return float(ep.metrics["completion_percentage"])
     return float(ep.metrics.get("progress", 0.0))
@@ -242,7 +247,13 @@ class Trainer:
         probe.close()
         torch.set_num_threads(self.options.torch_threads)
         self.agent = build_agent(
-            algorithm, self.spec, self.metadata.neural_network, self.n_actions, job.hyperparameters, self.options.seed, self.options
+            algorithm,
+            self.spec,
+            self.metadata.neural_network,
+            self.n_actions,
+            job.hyperparameters,
+            self.options.seed,
+            self.options,
         )
         self.iteration = 0
         self.episodes = 0
@@ -260,7 +271,9 @@ class Trainer:
             "network": self.metadata.neural_network,
             "n_actions": self.n_actions,
             "obs_spec": {k: list(v) for k, v in self.spec.shapes},
-            "network_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.network_kwargs.items()},
+            "network_kwargs": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in self.options.network_kwargs.items()
+            },
             "iteration": self.iteration,
             "episodes": self.episodes,
             "env_steps": self.env_steps,
@@ -308,18 +321,30 @@ class Trainer:
         )
         start = time.perf_counter()
         report: IterationReport | None = None
-        with RolloutPool(
-            self.factory, self.agent.policy, workers=opts.workers, envs_per_worker=opts.envs_per_worker, seed=opts.seed
-        ) as pool:
-            while not self._should_stop(start):
-                report = self.iteration_step(pool, start)
-                if on_iteration is not None and not on_iteration(report):
-                    break
-        if opts.export_onnx and report is not None:
-            from trainer.onnx_export import export_onnx
-
-            export_onnx(self.agent.policy, self.spec, self.folder / "model.onnx")
+        try:
+            with RolloutPool(
+                self.factory,
+                self.agent.policy,
+                workers=opts.workers,
+                envs_per_worker=opts.envs_per_worker,
+                seed=opts.seed,
+            ) as pool:
+                while not self._should_stop(start):
+                    report = self.iteration_step(pool, start)
+                    if on_iteration is not None and not on_iteration(report):
+                        break
+        finally:
+            # also after Ctrl-C or a reward error: model.onnx then matches the last checkpoint
+            if opts.export_onnx and self.iteration > 0:
+                self.export_onnx()
         return report
+
+    def export_onnx(self) -> Path:
+        """Write model.onnx from the last checkpoint (not the live weights, which a failed update may have moved)."""
+        from trainer.onnx_export import export_onnx
+
+        policy = policy_from_state(load_checkpoint(read_model_folder(self.folder).checkpoint_path("last")))
+        return export_onnx(policy, self.spec, self.folder / "model.onnx")
 
     def _should_stop(self, start: float) -> bool:
         stop = self.job.stop
@@ -342,7 +367,7 @@ class Trainer:
         t3 = time.perf_counter()
         self.iteration += 1
         discrete = self.n_actions is not None
-        progresses = [_progress(e, r) for e, r in zip(episodes, rewards, strict=True)]
+        progresses = [_progress(e) for e in episodes]
         laps = 0
         writer_rows: list[SimtraceRow] = []
         for e, r, p in zip(episodes, rewards, progresses, strict=True):
@@ -405,7 +430,7 @@ class Trainer:
 def in_process_reward(source: str, filename: str = "reward_function.py") -> RewardFn:
     """The reward file's ``reward_function`` run in this process (tests, and when no sandbox exists)."""
     namespace: dict[str, Any] = {"__name__": "reward_function"}
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 (the user's own reward, run on their machine)
+    exec(compile(source, filename, "exec"), namespace)
     fn = namespace.get("reward_function")
     if not callable(fn):
         raise ValueError(f"{filename}: defines no reward_function(params)")

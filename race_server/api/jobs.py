@@ -17,6 +17,7 @@ from race_server.auth import Principal, Role, principal_of, requires
 from race_server.bus import BusError
 from race_server.db import jobs
 from race_server.db.jobs import JobEvent, JobRecord
+from trainer.job_config import JobConfigError, TrainingSpec, parse_job
 
 log = logging.getLogger("trackside.api.jobs")
 MAX_BODY = 512 * 1024  # a reward function plus metadata
@@ -69,8 +70,6 @@ async def _source_job(request: Request, field: str, job_id: int) -> JobRecord:
 
 @requires(Role.ORGANIZER, Role.RACER)
 async def create_job(request: Request) -> Response:
-    from trainer.job_config import JobConfigError, TrainingSpec, parse_job
-
     data = await json_body(request, max_bytes=MAX_BODY)
     try:
         spec = parse_job(data)

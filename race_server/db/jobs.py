@@ -22,7 +22,6 @@ STATUSES = ("queued", "initializing", "in_progress", "stopping", "completed", "f
 ACTIVE = ("initializing", "in_progress", "stopping")
 TERMINAL = ("completed", "failed", "canceled")
 KINDS = ("training", "evaluation")
-NOTIFY_CHANNEL = "trackside_jobs"
 
 _COLUMNS = (
     "id, owner_id, kind, status, name, config, source_job_id, model_dir, model_id, worker_id, worker_host, "
@@ -156,7 +155,6 @@ async def enqueue(
         )
         assert row is not None
         event = await _event(conn, row["id"], owner_id, "job.status", _status_data(row))
-        await conn.execute("SELECT pg_notify($1, 'queued')", NOTIFY_CHANNEL)
     return _record(row), event
 
 
@@ -280,7 +278,6 @@ async def request_stop(conn: asyncpg.Connection, job_id: int) -> tuple[JobRecord
                 raise LookupError(f"job {job_id} does not exist")
             return current, None
         event = await _event(conn, job_id, row["owner_id"], "job.status", _status_data(row))
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"stop:{job_id}")
     return _record(row), event
 
 

@@ -182,3 +182,36 @@ async def referenced(conn: Conn, digests: list[str] | None = None) -> set[str]:
 async def stale_imports(conn: Conn) -> list[int]:
     rows = await conn.fetch("SELECT id FROM models WHERE status IN ('importing', 'deleting')")
     return [row["id"] for row in rows]
+
+
+async def mark_converted(
+    conn: asyncpg.Connection,
+    model_id: int,
+    added: list[ModelFile],
+    checkpoints: dict[str, Any],
+    warnings: list[dict[str, Any]],
+) -> ModelRecord:
+    """Add the converted weight files and mark the model ready to race (inside a transaction)."""
+    await conn.executemany(
+        "INSERT INTO model_files (model_id, path, sha256, size_bytes) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (model_id, path) DO UPDATE SET sha256 = EXCLUDED.sha256, size_bytes = EXCLUDED.size_bytes",
+        [(model_id, f.path, f.sha256, f.size_bytes) for f in added],
+    )
+    rows = await conn.fetch("SELECT path, sha256 FROM model_files WHERE model_id = $1 ORDER BY path", model_id)
+    import hashlib
+
+    sha = hashlib.sha256()
+    for row in rows:
+        sha.update(f"{row['path']}\0{row['sha256']}\n".encode())
+    row = await conn.fetchrow(
+        f"UPDATE models SET weights = 'ready', checkpoints = $2::jsonb, warnings = $3::jsonb, checksum = $4, "
+        f"size_bytes = (SELECT coalesce(sum(size_bytes), 0) FROM model_files WHERE model_id = $1) "
+        f"WHERE id = $1 RETURNING {_COLUMNS}",
+        model_id,
+        json.dumps(checkpoints),
+        json.dumps(warnings),
+        sha.hexdigest(),
+    )
+    record = _record(row)
+    assert record is not None
+    return record

@@ -230,20 +230,16 @@ def _extract_tar(path: Path, staging: Staging) -> None:
                     handle = archive.extractfile(member)
                     assert handle is not None
                     staging.add_file(name, _chunks(handle, staging, counter), member.size)
-        except (tarfile.TarError, EOFError, OSError, zlib_error()) as error:
+        except ArchiveError:
+            raise
+        except Exception as error:  # tarfile raises assorted types (even TypeError) on damaged bytes
             raise ArchiveError(Problem("INVALID_ARCHIVE", f"the archive cannot be read to its end: {error}")) from None
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-
-    return zlib.error
 
 
 def _extract_zip(path: Path, staging: Staging) -> None:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
+    except Exception as error:
         raise ArchiveError(Problem("INVALID_ARCHIVE", f"the zip archive cannot be read: {error}")) from None
     with archive:
         infos = archive.infolist()
@@ -272,7 +268,9 @@ def _extract_zip(path: Path, staging: Staging) -> None:
                     staging.add_file(
                         name, _chunks(handle, staging, None, info.compress_size + staging.total), info.file_size
                     )
-            except (zipfile.BadZipFile, EOFError, OSError, zlib_error()) as error:
+            except ArchiveError:
+                raise
+            except Exception as error:  # zipfile, like tarfile, raises assorted types on damaged bytes
                 raise ArchiveError(Problem("INVALID_ARCHIVE", f"{name} cannot be read: {error}", name)) from None
 
 

@@ -183,6 +183,24 @@ def clone_cmd(name: str, new_name: str, owner: OwnerOpt = None) -> None:
     raise typer.Exit(0 if result["ok"] else 1)
 
 
+@model_app.command("convert")
+def convert_cmd(name: str, owner: OwnerOpt = None) -> None:
+    """Convert a DeepRacer (TensorFlow) model's weights so it can race (needs the tensorflow extra)."""
+
+    async def work(store: Any, owner_id: int | None) -> dict[str, Any]:
+        record = await _find(store, owner_id, name)
+        if record is None:
+            return {"ok": False, "errors": [Problem("FILE_DOES_NOT_EXIST", f"no model {name}").as_json()]}
+        out: dict[str, Any] = (await store.convert(record.id)).as_json()
+        return out
+
+    result = _local(work, owner)
+    if result["ok"]:
+        typer.echo(f"converted {name}: weights ready")
+    _print_result({**result, "model": None}, False)
+    raise typer.Exit(0 if result["ok"] else 1)
+
+
 @model_app.command("export")
 def export_cmd(
     name: str,

@@ -96,7 +96,7 @@ def folder_checksum(files: list[repo.ModelFile]) -> str:
     return sha.hexdigest()
 
 
-TfConverter = Callable[[Path, Any, CheckpointRef], Path]
+TfConverter = Callable[[Path, Any, CheckpointRef, Path], Path]
 
 
 def _default_tf_converter() -> TfConverter | None:
@@ -206,28 +206,43 @@ class ModelStore:
                     )
                 )
             else:
-                converted, checkpoints = await self._convert(report, checkpoints)
-        return await self._commit(
-            owner_id=owner_id,
-            name=name,
-            description=description,
-            root=report.root,
-            kept=kept,
-            extra=converted,
-            source=source,
-            weights=weights,
-            report=report,
-            checkpoints=checkpoints,
-            problems=problems,
-            move=not copy,
-        )
+                work = self.new_staging()
+                work.mkdir(parents=True)
+                try:
+                    converted, checkpoints = await self._convert(report, checkpoints, work)
+                except Exception as error:  # conversion refuses a checkpoint that is not the described network
+                    await asyncio.to_thread(shutil.rmtree, work, True)
+                    problems.append(
+                        Problem("MODEL_VALIDATION_SERVICE_ERROR", f"{error}"[:500], checkpoints.last.files[0])
+                    )
+                    return ImportResult(False, None, problems)
+        try:
+            return await self._commit(
+                owner_id=owner_id,
+                name=name,
+                description=description,
+                root=report.root,
+                kept=kept,
+                extra=converted,
+                source=source,
+                weights=weights,
+                report=report,
+                checkpoints=checkpoints,
+                problems=problems,
+                move=not copy,
+            )
+        finally:
+            if converted:
+                await asyncio.to_thread(shutil.rmtree, next(iter(converted.values())).parent, True)
 
-    async def _convert(self, report: FolderReport, checkpoints: Checkpoints) -> tuple[dict[str, Path], Checkpoints]:
+    async def _convert(
+        self, report: FolderReport, checkpoints: Checkpoints, work: Path
+    ) -> tuple[dict[str, Path], Checkpoints]:
         assert self.tf_converter is not None
         out: dict[str, Path] = {}
         refs: dict[str, CheckpointRef] = {}
         for ref in {checkpoints.best.name: checkpoints.best, checkpoints.last.name: checkpoints.last}.values():
-            pt = await asyncio.to_thread(self.tf_converter, report.root, report.metadata, ref)
+            pt = await asyncio.to_thread(self.tf_converter, report.root, report.metadata, ref, work / f"{ref.name}.pt")
             rel = f"model/{ref.name}.pt"
             out[rel] = pt
             refs[ref.name] = CheckpointRef(ref.name, ref.iteration, ref.steps, "trackside", (rel, *ref.files))
@@ -379,3 +394,45 @@ class ModelStore:
         except repo.DuplicateModelName as error:
             return ImportResult(False, None, [Problem("MODEL_NAME_TAKEN", str(error), field="name")])
         return ImportResult(True, record, [])
+
+    async def convert(self, model_id: int) -> ImportResult:
+        """Convert a TensorFlow model's best and last checkpoints to Trackside weights, in place."""
+        from race_server.sim.metadata import parse_model_metadata
+
+        record = await self.get(model_id)
+        if record is None:
+            return ImportResult(False, None, [Problem("FILE_DOES_NOT_EXIST", f"no model {model_id}")])
+        if record.weights == "ready":
+            return ImportResult(True, record, [])
+        if self.tf_converter is None:
+            hint = "TensorFlow is not installed here: pip install 'trackside[tensorflow]'"
+            return ImportResult(False, record, [Problem("WEIGHTS_NEED_CONVERSION", hint)])
+        work = self.new_staging()
+        added: list[str] = []
+        try:
+            folder = await self.materialize(model_id, work / "folder")
+            metadata = parse_model_metadata(record.metadata)
+            checkpoints = {**record.checkpoints}
+            files: dict[str, repo.ModelFile] = {}
+            for which in ("best", "last"):
+                ref_json = checkpoints[which]
+                ref = CheckpointRef(
+                    ref_json["name"], ref_json["iteration"], ref_json["steps"], "tensorflow", tuple(ref_json["files"])
+                )
+                rel = f"model/{ref.name}.pt"
+                if rel not in files:
+                    pt = await asyncio.to_thread(self.tf_converter, folder, metadata, ref, work / f"{ref.name}.pt")
+                    digest, new = await asyncio.to_thread(self.blobs.put_file, pt, move=True)
+                    if new:
+                        added.append(digest)
+                    files[rel] = repo.ModelFile(rel, digest, self.blobs.path(digest).stat().st_size)
+                checkpoints[which] = {**ref_json, "kind": "trackside", "files": [rel, *ref.files]}
+            warnings = [w for w in record.warnings if w.get("code") != "WEIGHTS_NEED_CONVERSION"]
+            async with self.pool.acquire() as conn, conn.transaction():
+                updated = await repo.mark_converted(conn, model_id, list(files.values()), checkpoints, warnings)
+        except Exception as error:
+            await self._forget(added)
+            return ImportResult(False, record, [Problem("MODEL_VALIDATION_SERVICE_ERROR", f"{error}"[:500])])
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
+        return ImportResult(True, updated, [])

@@ -6,14 +6,15 @@ import io
 import json
 import tarfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from race_server.models.weights import policy_network
-from trainer.checkpoint import FORMAT
 from race_server.sim.metadata import default_model_metadata, parse_model_metadata
+from trainer.checkpoint import FORMAT
 
 REWARD = "def reward_function(params):\n    return 1.0 if params['all_wheels_on_track'] else 1e-3\n"
 TRAINING_PARAMS = "WORLD_NAME: reInvent2019_track\nRACE_TYPE: TIME_TRIAL\nMODEL_S3_PREFIX: my-model\n"
@@ -49,7 +50,9 @@ def write_trackside_folder(
     return root
 
 
-def write_tensorflow_folder(root: Path, name: str = "13_Step-25173.ckpt", metadata: dict[str, Any] | None = None) -> Path:
+def write_tensorflow_folder(
+    root: Path, name: str = "13_Step-25173.ckpt", metadata: dict[str, Any] | None = None
+) -> Path:
     """Console-shaped folder with TensorFlow checkpoint files (contents are placeholders)."""
     (root / "model").mkdir(parents=True)
     (root / "ip").mkdir()
@@ -79,7 +82,7 @@ def zip_folder(folder: Path, out: Path) -> Path:
     return out
 
 
-def tar_bytes(entries: list[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w:gz") -> bytes:
+def tar_bytes(entries: Sequence[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w:gz") -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode=mode, format=tarfile.GNU_FORMAT) as archive:  # type: ignore[call-overload]
         for info, data in entries:

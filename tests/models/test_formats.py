@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from tests.models.builders import write_trackside_folder
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "deepracer-formats"
 
 
-def load(rel: str) -> object:
+def load(rel: str) -> Any:
     return json.loads((FIXTURES / rel).read_text())
 
 
@@ -41,8 +42,12 @@ def test_real_metadata_files_are_accepted(rel: str, actions: int | None, kind: s
 
 def test_lidar_console_file_keeps_its_lidar_config() -> None:
     metadata, _ = validate_model_metadata(load("console-v4-lidar-config/model/model_metadata.json"))
-    assert metadata is not None and metadata.lidar_config == {'num_sectors': 8, 'num_values_per_sector': 8, 'clipping_dist': 2.0}
-    assert metadata.camera == 'FRONT_FACING_CAMERA'
+    assert metadata is not None and metadata.lidar_config == {
+        "num_sectors": 8,
+        "num_values_per_sector": 8,
+        "clipping_dist": 2.0,
+    }
+    assert metadata.camera == "FRONT_FACING_CAMERA"
 
 
 def test_496_action_file_is_accepted_with_a_warning() -> None:

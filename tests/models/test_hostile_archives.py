@@ -87,8 +87,10 @@ TAR_CASES: dict[str, tuple[list[tuple[tarfile.TarInfo, bytes | None]], str]] = {
     "hardlink": ([special("passwd", tarfile.LNKTYPE, "/etc/passwd")], "UNSAFE_ARCHIVE_ENTRY"),
     "char-device": ([special("null", tarfile.CHRTYPE)], "UNSAFE_ARCHIVE_ENTRY"),
     "fifo": ([special("pipe", tarfile.FIFOTYPE)], "UNSAFE_ARCHIVE_ENTRY"),
-    "duplicate": ([file_entry("reward_function.py", b"a"), file_entry("reward_function.py", b"b")],
-                  "UNSAFE_ARCHIVE_ENTRY"),
+    "duplicate": (
+        [file_entry("reward_function.py", b"a"), file_entry("reward_function.py", b"b")],
+        "UNSAFE_ARCHIVE_ENTRY",
+    ),
     "duplicate-after-normalising": (
         [file_entry("model/x", b"a"), file_entry("./model//x", b"b")],
         "UNSAFE_ARCHIVE_ENTRY",
@@ -111,8 +113,9 @@ def test_non_utf8_tar_name(box: Box) -> None:
     info = tarfile.TarInfo("caf\udce9.txt")  # the byte 0xe9 as tarfile surfaces it
     info.size = 1
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.GNU_FORMAT, encoding="utf-8",
-                      errors="surrogateescape") as archive:
+    with tarfile.open(
+        fileobj=buffer, mode="w:gz", format=tarfile.GNU_FORMAT, encoding="utf-8", errors="surrogateescape"
+    ) as archive:
         archive.addfile(info, io.BytesIO(b"x"))
     refused(box, buffer.getvalue(), "UNSAFE_ARCHIVE_ENTRY")
 
@@ -171,7 +174,7 @@ def _zip_truncated() -> bytes:
 
 def _zip_symlink() -> bytes:
     info = zipfile.ZipInfo("model")
-    info.external_attr = (0o120777 << 16)
+    info.external_attr = 0o120777 << 16
     return zip_bytes([(info, b"/tmp")])
 
 
@@ -198,8 +201,10 @@ def test_yaml_python_tags_are_refused_and_never_run(tmp_path: Path) -> None:
 
 def test_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
     folder = write_trackside_folder(tmp_path / "m")
-    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
-                                                      for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
     (folder / "training_params.yaml").write_text("\n".join(lines) + "\n")
     report = validate_folder(folder)
     assert [p.code for p in report.errors] == ["INVALID_YAML"]
@@ -243,8 +248,9 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
 def hostile_base(folder: Path) -> bytes:
     """An uncompressed tar mixing a real model with a traversal and a link: mutations of it reach
     the entry-level defences, not only the gzip checksum."""
-    entries = [file_entry(p.relative_to(folder).as_posix(), p.read_bytes()) for p in sorted(folder.rglob("*"))
-               if p.is_file()]
+    entries = [
+        file_entry(p.relative_to(folder).as_posix(), p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()
+    ]
     return tar_bytes([*entries, file_entry("model/..x/../../evil", b"1"), special("l", tarfile.SYMTYPE, "/")], "w")
 
 
@@ -258,8 +264,11 @@ def small_folder(root: Path) -> Path:
 def test_fuzzed_archives_never_escape_or_crash(tmp_path: Path) -> None:
     rng = np.random.default_rng(20240611)
     folder = small_folder(tmp_path / "m")
-    bases = [tar_folder(folder, tmp_path / "m.tar.gz").read_bytes(), hostile_base(folder),
-             zip_bytes([(p.relative_to(folder).as_posix(), p.read_bytes()) for p in folder.rglob("*") if p.is_file()])]
+    bases = [
+        tar_folder(folder, tmp_path / "m.tar.gz").read_bytes(),
+        hostile_base(folder),
+        zip_bytes([(p.relative_to(folder).as_posix(), p.read_bytes()) for p in folder.rglob("*") if p.is_file()]),
+    ]
     outcomes = {"ok": 0, "refused": 0}
     for i in range(240):
         box = Box(tmp_path / f"fuzz{i}")

@@ -7,7 +7,7 @@ import json
 import os
 import select
 import signal
-import subprocess
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -67,7 +67,7 @@ async def bus() -> AsyncIterator[EventBus]:
 
 @pytest.fixture
 async def supervisor(pool: asyncpg.Pool, bus: EventBus, tmp_path: Path) -> AsyncIterator[JobSupervisor]:
-    sup = JobSupervisor(pool, bus, tmp_path / "data", shutdown_grace_s=30)
+    sup = JobSupervisor(pool, bus, tmp_path / "data", poll_interval_s=0.2, shutdown_grace_s=30)
     await sup.start()
     try:
         yield sup
@@ -104,6 +104,12 @@ def statuses(events: list[dict[str, Any]]) -> list[str]:
     return [e["status"] for e in events if e["type"] == "job.status"]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 async def pid_exit(pid: int) -> None:
     """Await a (non-child) process's exit: a pidfd becomes readable when it ends."""
     try:
@@ -112,7 +118,12 @@ async def pid_exit(pid: int) -> None:
         return
     loop = asyncio.get_running_loop()
     ended = loop.create_future()
-    loop.add_reader(fd, ended.set_result, None)
+
+    def readable() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    loop.add_reader(fd, readable)
     try:
         if not select.select([fd], [], [], 0)[0]:
             await ended
@@ -200,16 +211,17 @@ async def test_a_tiny_training_job_runs_to_completion_with_progress_on_the_bus(
 async def test_a_stopped_job_saves_a_final_checkpoint_and_completes_early(
     pool: asyncpg.Pool, bus: EventBus, owner: int, supervisor: JobSupervisor, tmp_path: Path
 ) -> None:
-    job_id = await enqueue(pool, owner, LONG)
+    job_id = 0
     stop_sent = False
 
     def first_progress_then_end(event: dict[str, Any]) -> bool:
         return event["type"] == "job.progress" or terminal(event)
 
-    async def nothing() -> None:
-        supervisor.wake()
+    async def submit() -> None:
+        nonlocal job_id
+        job_id = await enqueue(pool, owner, LONG)
 
-    seen = await events_until(bus, f"job:{job_id}", first_progress_then_end, nothing)
+    seen = await events_until(bus, f"user:{owner}:jobs", first_progress_then_end, submit)
     assert seen[-1]["type"] == "job.progress"
 
     async def stop() -> None:
@@ -237,15 +249,16 @@ async def test_a_stopped_job_saves_a_final_checkpoint_and_completes_early(
 async def test_a_killed_job_process_fails_its_job_with_the_reason(
     pool: asyncpg.Pool, bus: EventBus, owner: int, supervisor: JobSupervisor
 ) -> None:
-    job_id = await enqueue(pool, owner, LONG)
+    job_id = 0
 
     def running(event: dict[str, Any]) -> bool:
         return event["type"] == "job.status" and event["status"] in ("in_progress", *jobs.TERMINAL)
 
-    async def wake() -> None:
-        supervisor.wake()
+    async def submit() -> None:
+        nonlocal job_id
+        job_id = await enqueue(pool, owner, LONG)
 
-    seen = await events_until(bus, f"job:{job_id}", running, wake)
+    seen = await events_until(bus, f"user:{owner}:jobs", running, submit)
     assert statuses(seen)[-1] == "in_progress"
     job = await jobs.get(pool, job_id)
     assert job is not None and job.child_pid is not None
@@ -306,31 +319,31 @@ async def test_after_a_server_is_killed_its_job_process_exits_and_the_next_start
     env.update(
         DATABASE_URL=pg_url,
         TRACKSIDE_DATA_DIR=str(tmp_path / "server"),
-        TRACKSIDE_PORT="0",
+        TRACKSIDE_PORT=str(free_port()),
         TRACKSIDE_WORKERS="1",
         TRACKSIDE_LOG_FORMAT="text",
     )
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "race_server.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "race_server.cli", "serve", env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
         )
     try:
         # No event crosses from the server process to this one: poll the database, bounded.
         async with asyncio.timeout(DEADLINE_S):
             while (job := await jobs.get(pool, job_id)) is None or job.status != "in_progress":
-                assert server.poll() is None, log_path.read_text()
+                assert server.returncode is None, log_path.read_text()
                 assert job is None or job.status in ("queued", "initializing"), job
                 await asyncio.sleep(0.1)
         assert job.worker_pid == server.pid and job.child_pid is not None
         server.kill()
-        server.wait()
+        await server.wait()
         async with asyncio.timeout(30):
             await pid_exit(job.child_pid)
     finally:
-        if server.poll() is None:
+        if server.returncode is None:
             server.kill()
-            server.wait()
+            await server.wait()
 
     restarted = JobSupervisor(pool, bus, tmp_path / "data")
     async with bus.subscribe(f"job:{job_id}") as sub:

@@ -23,8 +23,9 @@ from race_server.sim.simtrace import read_simtrace
 from trainer.checkpoint import load_checkpoint, read_model_folder
 from trainer.config import StopConditions, TrainWorld
 from trainer.evaluation import EvaluationSettings, evaluate
+from trainer.networks import PPOActorCritic
 from trainer.onnx_export import PPO_OUTPUT, SAC_OUTPUT
-from trainer.train import TrainJob, Trainer, TrainOptions, in_process_reward, policy_from_state
+from trainer.train import Trainer, TrainJob, TrainOptions, in_process_reward, policy_from_state
 
 REWARD = "def reward_function(params):\n    return 1.0 - params['distance_from_center'] / params['track_width']\n"
 CONTINUOUS = {
@@ -39,9 +40,15 @@ CONTINUOUS = {
 
 def _train(folder: Path, metadata: dict[str, Any], episodes: int, resume: bool = False) -> Trainer:
     algorithm = metadata["training_algorithm"]
-    hp = {"num_epochs": 3, "batch_size": 64, "num_episodes_between_training": 1 if algorithm == "sac" else 5}
+    sac = algorithm == "sac"
+    hp = {"num_epochs": 3, "batch_size": 32 if sac else 64, "num_episodes_between_training": 1 if sac else 5}
     job = TrainJob(metadata, parse_hyperparameters(hp, algorithm), REWARD, stop=StopConditions(max_episodes=episodes))
-    options = TrainOptions(workers=0, envs_per_worker=1, resume=resume, sac_kwargs={"warmup_steps": 16, "updates_per_step": 0.1})
+    options = TrainOptions(
+        workers=0,
+        envs_per_worker=1,
+        resume=resume,
+        sac_kwargs={"warmup_steps": 16, "updates_per_step": 0.05, "buffer_capacity": 512},
+    )
     trainer = Trainer(job, folder, in_process_reward(REWARD), options)
     trainer.run()
     return trainer
@@ -70,8 +77,16 @@ def _observations(n: int) -> dict[str, np.ndarray]:
 
 
 def test_folder_layout(discrete_folder: Path) -> None:
-    for name in ("model_metadata.json", "reward_function.py", "training_params.yaml", "hyperparameters.json",
-                 "ip/hyperparameters.json", "model.onnx", "model/.coach_checkpoint", "model/deepracer_checkpoints.json"):
+    for name in (
+        "model_metadata.json",
+        "reward_function.py",
+        "training_params.yaml",
+        "hyperparameters.json",
+        "ip/hyperparameters.json",
+        "model.onnx",
+        "model/.coach_checkpoint",
+        "model/deepracer_checkpoints.json",
+    ):
         assert (discrete_folder / name).is_file(), name
     last = (discrete_folder / "model/.coach_checkpoint").read_text().strip()
     assert last.startswith("1_Step-") and last.endswith(".ckpt")
@@ -86,9 +101,23 @@ def test_folder_layout(discrete_folder: Path) -> None:
     assert metrics["version"] == 2 and metrics["best_model_metric"] == "progress"
     assert [m["episode"] for m in metrics["metrics"]] == [1, 2, 3, 4, 5]
     first = metrics["metrics"][0]
-    assert set(first) == {"reward_score", "metric_time", "start_time", "elapsed_time_in_milliseconds", "episode",
-                          "trial", "phase", "completion_percentage", "episode_status"}
-    assert first["phase"] == "training" and first["episode_status"] in {"Off track", "Lap complete", "Immobilized", "Reversed"}
+    assert set(first) == {
+        "reward_score",
+        "metric_time",
+        "start_time",
+        "elapsed_time_in_milliseconds",
+        "episode",
+        "trial",
+        "phase",
+        "completion_percentage",
+        "episode_status",
+    }
+    assert first["phase"] == "training" and first["episode_status"] in {
+        "Off track",
+        "Lap complete",
+        "Immobilized",
+        "Reversed",
+    }
 
     rows = read_simtrace(discrete_folder / "training-simtrace" / "0-iteration.csv")
     steps = int(last.split("Step-")[1].split(".")[0])
@@ -101,7 +130,7 @@ def test_folder_layout(discrete_folder: Path) -> None:
 
 def test_fresh_process_reproduces_actions(discrete_folder: Path, tmp_path: Path) -> None:
     obs = _observations(24)
-    np.savez(tmp_path / "obs.npz", **obs)
+    np.savez(tmp_path / "obs.npz", FRONT_FACING_CAMERA=obs["FRONT_FACING_CAMERA"])
     script = (
         "import json, sys, numpy as np, torch\n"
         "from trainer.checkpoint import read_model_folder, load_checkpoint\n"
@@ -113,11 +142,17 @@ def test_fresh_process_reproduces_actions(discrete_folder: Path, tmp_path: Path)
         "    out = policy.policy_output({k: torch.as_tensor(v) for k, v in obs.items()})\n"
         "print(json.dumps(out.tolist()))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(discrete_folder), str(tmp_path / "obs.npz")],
-                          capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(discrete_folder), str(tmp_path / "obs.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     theirs = np.asarray(json.loads(done.stdout))
     folder = read_model_folder(discrete_folder)
     policy = policy_from_state(load_checkpoint(folder.checkpoint_path("last")))
+    assert isinstance(policy, PPOActorCritic)
     with torch.no_grad():
         ours = policy.policy_output({k: torch.as_tensor(v) for k, v in obs.items()}).numpy()
     np.testing.assert_array_equal(theirs.astype(np.float32), ours)
@@ -132,10 +167,11 @@ def _onnx_matches(folder: Path, output: str) -> None:
     got = session.run(None, {"FRONT_FACING_CAMERA": obs["FRONT_FACING_CAMERA"].astype(np.float32)})[0]
     with torch.no_grad():
         t_obs = {k: torch.as_tensor(v) for k, v in obs.items()}
-        greedy = policy.greedy(t_obs).numpy()  # type: ignore[operator]
+        greedy = policy.greedy(t_obs).numpy()
     if greedy.ndim == 1:  # discrete: the graph outputs probabilities
+        assert isinstance(policy, PPOActorCritic)
         with torch.no_grad():
-            probs = torch.softmax(policy.policy_output(t_obs), -1).numpy()  # type: ignore[operator]
+            probs = torch.softmax(policy.policy_output(t_obs), -1).numpy()
         np.testing.assert_allclose(got, probs, rtol=1e-4, atol=1e-6)
         assert np.array_equal(got.argmax(1), greedy)
     else:
@@ -165,7 +201,12 @@ def test_resume_continues_from_last_checkpoint(discrete_folder: Path, tmp_path: 
 def test_evaluation_trials_and_metrics(discrete_folder: Path, tmp_path: Path) -> None:
     folder = read_model_folder(discrete_folder)
     policy = policy_from_state(load_checkpoint(folder.checkpoint_path("best")))
-    result = evaluate(policy, folder.metadata_raw, TrainWorld(direction="CLOCKWISE"), EvaluationSettings(trials=2, resets=1))
+    result = evaluate(
+        policy,
+        folder.metadata_raw,
+        TrainWorld(track_id="2024_reinvent_champ", direction="CLOCKWISE"),
+        EvaluationSettings(trials=2, resets=1),
+    )
     assert [t.trial for t in result.trials] == [1, 2]
     for t in result.trials:
         assert 0.0 <= t.completion_percentage <= 100.0
@@ -174,9 +215,19 @@ def test_evaluation_trials_and_metrics(discrete_folder: Path, tmp_path: Path) ->
         assert (t.lap_time is not None) == (t.completion_percentage >= 100.0)
     result.write_metrics(tmp_path / "eval.json")
     entries = json.loads((tmp_path / "eval.json").read_text())["metrics"]
-    assert set(entries[0]) == {"completion_percentage", "metric_time", "start_time", "elapsed_time_in_milliseconds",
-                               "episode_status", "crash_count", "immobilized_count", "off_track_count",
-                               "reversed_count", "reset_count", "trial"}
+    assert set(entries[0]) == {
+        "completion_percentage",
+        "metric_time",
+        "start_time",
+        "elapsed_time_in_milliseconds",
+        "episode_status",
+        "crash_count",
+        "immobilized_count",
+        "off_track_count",
+        "reversed_count",
+        "reset_count",
+        "trial",
+    }
 
 
 def test_continuous_ppo_folder_and_onnx(tmp_path: Path) -> None:
@@ -197,3 +248,13 @@ def test_sac_folder_resume_and_onnx(tmp_path: Path) -> None:
     _onnx_matches(folder, SAC_OUTPUT)
     policy = policy_from_state(load_checkpoint(read_model_folder(folder).checkpoint_path("last")))
     assert len(evaluate(policy, sac, TrainWorld(), EvaluationSettings(trials=1)).trials) == 1
+
+
+def test_continuous_evaluation_reports_unfinished_lap(discrete_folder: Path) -> None:
+    folder = read_model_folder(discrete_folder)
+    policy = policy_from_state(load_checkpoint(folder.checkpoint_path("last")))
+    settings = EvaluationSettings(trials=2, continuous=True, resets=None, max_steps=30)
+    result = evaluate(policy, folder.metadata_raw, TrainWorld(), settings)
+    # 60 steps (4 s) cannot finish a 17.7 m lap: one unfinished trial, counted from the start line
+    assert len(result.trials) == 1 and result.completed == 0
+    assert result.trials[0].lap_time is None and result.trials[0].completion_percentage < 100.0

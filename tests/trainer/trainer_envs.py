@@ -45,7 +45,9 @@ class SignEnv(gym.Env[NDArray[np.float32], Any]):
         self._x = self.np_random.uniform(-1.0, 1.0, 2).astype(np.float32)
         return self._x.copy()
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[NDArray[np.float32], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
         super().reset(seed=seed)
         self._t = 0
         return self._draw(), {}
@@ -61,7 +63,13 @@ class SignEnv(gym.Env[NDArray[np.float32], Any]):
     def step(self, action: Any) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         r = self.reward(action)
         self._t += 1
-        return self._draw(), r, False, self._t >= EPISODE_STEPS, {"metrics": {"completion_percentage": 100.0 * self._t / EPISODE_STEPS}}
+        return (
+            self._draw(),
+            r,
+            False,
+            self._t >= EPISODE_STEPS,
+            {"metrics": {"completion_percentage": 100.0 * self._t / EPISODE_STEPS}},
+        )
 
 
 def discrete_env(index: int) -> gym.Env[Any, Any]:

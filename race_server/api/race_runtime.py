@@ -1,0 +1,78 @@
+"""Start and stop the races' long-lived parts inside the app's lifespan: the LIVE queue service,
+the classic evaluator, the websocket feeds and (``serve --demo``) the demo races.
+
+``app.state.race_options`` may be set before start-up (tests, the demo, the benchmark); the
+environment can ask for simulators that run as fast as possible (``TRACKSIDE_RACE_REALTIME=0``,
+used by the crash-recovery test's server subprocess) and a shorter countdown
+(``TRACKSIDE_RACE_COUNTDOWN_S``) or slot (``TRACKSIDE_RACE_SLOT_S``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from race_server.api.race_ws import Feeds
+from race_server.queue.evaluator import MAX_EVALUATION_S, Evaluator
+from race_server.queue.service import COUNTDOWN_S, HostFactory, QueueService, default_host_factory
+
+log = logging.getLogger("trackside.races")
+
+
+@dataclass(frozen=True)
+class RaceOptions:
+    realtime: bool = True
+    countdown_s: int = COUNTDOWN_S
+    evaluation_max_s: float = MAX_EVALUATION_S
+    host_factory: HostFactory | None = None
+    demo: bool = False
+    time_per_racer_s: float | None = None  # overrides every race's slot (tests, the benchmark)
+
+
+def options_from_env(base: RaceOptions) -> RaceOptions:
+    realtime = os.environ.get("TRACKSIDE_RACE_REALTIME")
+    countdown = os.environ.get("TRACKSIDE_RACE_COUNTDOWN_S")
+    slot = os.environ.get("TRACKSIDE_RACE_SLOT_S")
+    return RaceOptions(
+        realtime=base.realtime if realtime is None else realtime not in ("0", "false", "no"),
+        countdown_s=base.countdown_s if countdown is None else int(countdown),
+        evaluation_max_s=base.evaluation_max_s,
+        host_factory=base.host_factory,
+        demo=base.demo,
+        time_per_racer_s=base.time_per_racer_s if slot is None else float(slot),
+    )
+
+
+async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> None:
+    state = app.state
+    options = options_from_env(getattr(state, "race_options", RaceOptions()))
+    feeds = Feeds(state.bus, state.pool)
+    stack.push_async_callback(feeds.close)
+    state.race_feeds = feeds
+    evaluator = Evaluator(state.pool, state.bus, data_dir, max_s=options.evaluation_max_s)
+    await evaluator.start()
+    stack.push_async_callback(evaluator.close)
+    state.race_evaluator = evaluator
+    queue = QueueService(
+        state.pool,
+        state.bus,
+        data_dir,
+        host_factory=options.host_factory or default_host_factory(options.realtime),
+        countdown_s=options.countdown_s,
+        time_per_racer_s=options.time_per_racer_s,
+    )
+    state.race_queue = queue
+    stack.push_async_callback(queue.close)
+    await queue.start()
+    if options.demo:
+        from race_server.demo import DemoRunner
+
+        demo = DemoRunner(state.pool, queue, evaluator)
+        await demo.start()
+        stack.push_async_callback(demo.close)
+        state.race_demo = demo

@@ -1,0 +1,1 @@
+"""LIVE races: the RaceHost (simulator process, policy, timing) and its benchmark (a shell package)."""
