@@ -21,7 +21,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.run-installed
 
 run: $(VENV)/.run-installed
-	TRACKSIDE_DATA_DIR="$${TRACKSIDE_DATA_DIR:-$(DATA_DIR)}" $(BIN)/trackside serve
+	TRACKSIDE_DATA_DIR="$${TRACKSIDE_DATA_DIR:-$(DATA_DIR)}" $(BIN)/trackside serve --demo
 
 check: $(VENV)/.dev-installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/check

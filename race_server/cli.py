@@ -12,8 +12,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from race_server.settings import Settings, SettingsError, load_settings
 from race_server.models.cli import model_app
+from race_server.settings import Settings, SettingsError, load_settings
 from trainer.reward_cli import reward_app
 
 app = typer.Typer(
@@ -78,6 +78,7 @@ def serve(
         typer.Option(help="Address to bind. Default 127.0.0.1 (this machine only); 0.0.0.0 on race day."),
     ] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default 8000 or TRACKSIDE_PORT).")] = None,
+    demo: Annotated[bool, typer.Option(help="Seed demo races driven by the reference driver.")] = False,
 ) -> None:
     """Run the server until Ctrl-C / SIGTERM (stops the embedded PostgreSQL with it)."""
     import uvicorn
@@ -87,8 +88,13 @@ def serve(
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
+    application = create_app(settings)
+    if demo:
+        from race_server.api.race_runtime import RaceOptions
+
+        application.state.race_options = RaceOptions(demo=True)
     config = uvicorn.Config(
-        create_app(settings),
+        application,
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,

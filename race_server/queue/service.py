@@ -360,7 +360,8 @@ class QueueService:
             # Re-read under the lease: the previous owner may have written since.
             race = await races.get(self.pool, race_id)
             assert race is not None
-            machine = load_machine(race.queue_state, queue_settings(race.config, self.countdown_s, self.time_per_racer_s))
+            settings = queue_settings(race.config, self.countdown_s, self.time_per_racer_s)
+            machine = load_machine(race.queue_state, settings)
             lr = LiveRace(race_id, race.config, machine, lease)
             self.races[race_id] = lr
         async with lr.lock:

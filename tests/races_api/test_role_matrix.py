@@ -103,8 +103,9 @@ async def test_websocket_commands_by_role(race_server: LiveServer, world: World)
         "organizer": {"cookie": cookie_of(c["organizer"])},
     }
     commands: dict[str, dict[str, Any]] = {name: {} for name in ORGANIZER_COMMANDS}
+    member = {"racer_id": world.member_id}
     commands.update(set_entries_open={"open": False}, save_queue={"order": [], "version": 0},
-                    launch_racer={"racer_id": world.member_id}, relaunch_racer={"racer_id": world.member_id})  # fmt: skip
+                    launch_racer=member, relaunch_racer=member)  # fmt: skip
     for role, how in sockets.items():
         async with race_socket(race_server, world.race_id, **how) as ws:
             subscribed = await ws.command("subscribe")

@@ -90,5 +90,24 @@ def test_clear_errors(tmp_path: Path) -> None:
         ["train", str(tmp_path / "b"), "--reward", str(tmp_path / "bad.py"), "--max-episodes", "1", "--workers", "0"],
     )
     assert result.exit_code == 2 and "reward function" in result.output and "line 2" in result.output
+    result = runner.invoke(
+        _app(),
+        [
+            "train",
+            str(tmp_path / "m"),
+            "--race-type",
+            "head_to_bot",
+            "--bots",
+            "7",
+            "--bot-speed",
+            "1.5",
+            "--bot-lane-change",
+            "2",
+            "4",
+        ],
+    )
+    assert result.exit_code == 2 and "number_of_bots" in result.output
+    result = runner.invoke(_app(), ["train", str(tmp_path / "m"), "--race-type", "object_avoidance", "--objects", "9"])
+    assert result.exit_code == 2 and "number_of_obstacles" in result.output
     result = runner.invoke(_app(), ["evaluate", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "model_metadata.json" in result.output

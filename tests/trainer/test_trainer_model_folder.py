@@ -258,3 +258,22 @@ def test_continuous_evaluation_reports_unfinished_lap(discrete_folder: Path) -> 
     # 60 steps (4 s) cannot finish a 17.7 m lap: one unfinished trial, counted from the start line
     assert len(result.trials) == 1 and result.completed == 0
     assert result.trials[0].lap_time is None and result.trials[0].completion_percentage < 100.0
+
+
+@pytest.mark.parametrize(
+    "world",
+    [
+        TrainWorld(race_type="OBJECT_AVOIDANCE", number_of_obstacles=2, randomize_obstacle_locations=True),
+        TrainWorld(race_type="HEAD_TO_BOT", number_of_bots=1, bot_speed=0.5, alternate_direction=True),
+    ],
+    ids=["objects", "bots"],
+)
+def test_trains_with_objects_and_bots(tmp_path: Path, world: TrainWorld) -> None:
+    hp = parse_hyperparameters({"num_epochs": 3, "num_episodes_between_training": 5})
+    job = TrainJob(default_model_metadata(), hp, REWARD, world, StopConditions(max_episodes=5))
+    options = TrainOptions(workers=0, envs_per_worker=1, export_onnx=False)
+    Trainer(job, tmp_path, in_process_reward(REWARD), options).run()
+    params = yaml.safe_load((tmp_path / "training_params.yaml").read_text())
+    assert params["RACE_TYPE"] == world.race_type
+    assert TrainWorld.from_training_params(params).objects() == world.objects()
+    assert read_simtrace(tmp_path / "training-simtrace" / "0-iteration.csv")
