@@ -56,7 +56,9 @@ def create_app(
             if settings.run_workers and settings.workers > 0:
                 from trainer.service import JobSupervisor
 
-                supervisor = JobSupervisor(pool, bus, settings.data_dir, slots=settings.workers)
+                supervisor = JobSupervisor(
+                    pool, bus, settings.data_dir, slots=settings.workers, models=app.state.model_store
+                )
                 await supervisor.start()
                 stack.push_async_callback(supervisor.close)
                 app.state.job_supervisor = supervisor

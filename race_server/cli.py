@@ -14,6 +14,7 @@ import typer
 
 from race_server.models.cli import model_app
 from race_server.settings import Settings, SettingsError, load_settings
+from trainer.cli import register as register_trainer_commands
 from trainer.reward_cli import reward_app
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(bench_app, name="bench")
 app.add_typer(reward_app, name="reward")
 app.add_typer(model_app, name="model")
+register_trainer_commands(app, bench_app)
 
 T = TypeVar("T")
 
@@ -182,6 +184,19 @@ def bench_sim(
     from race_server.sim.bench import run_sim_benchmark
 
     typer.echo(json.dumps(run_sim_benchmark(seconds)))
+
+
+@bench_app.command("race")
+def bench_race(
+    ws_clients: Annotated[int, typer.Option("--ws-clients", help="Spectator websockets on the race.")] = 500,
+    seconds: Annotated[float, typer.Option(help="Seconds measured (after the run has warmed up).")] = 60.0,
+    training: Annotated[bool, typer.Option("--training/--no-training", help="Run a training job alongside.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the only format).")] = True,
+) -> None:
+    """A LIVE race on a real server subprocess: lap fan-out, speed control, tick jitter, server CPU."""
+    from race_server.bench_race import run_race_benchmark_full
+
+    typer.echo(json.dumps(run_race_benchmark_full(ws_clients, seconds, training)))
 
 
 def main() -> None:

@@ -348,6 +348,7 @@ class LapTime(_RunMessage):
     collisions: Count
     resets: Count
     order: float
+    emitted_at: float | None = None  # wall clock (Unix s) when the simulator emitted it: fan-out latency
 
 
 class Penalty(_RunMessage):
@@ -388,6 +389,8 @@ class Telemetry(_RunMessage):
     off_track: Count
     collisions: Count
     laps: Count
+    tick_at: float | None = None  # wall clock (Unix s) when this tick started: speed-control latency
+    tick_late_ms: Annotated[float, Field(ge=0)] | None = None  # how late this tick started against the 15 Hz grid
 
 
 class Leaderboard(_ServerMessage):

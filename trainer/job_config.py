@@ -211,10 +211,14 @@ def parse_training(raw: dict[str, Any]) -> TrainingSpec:
 
 @dataclass(frozen=True)
 class EvaluationSpec:
+    """Evaluates either a completed training job's model (``model_job_id``) or a stored model
+    (``model_id``, from the model store); exactly one of the two is set."""
+
     name: str
-    model_job_id: int
+    model_job_id: int | None
     world: TrainWorld
     options: dict[str, Any]  # EvaluationSettings fields; built in the job process (trainer.evaluation imports torch)
+    model_id: int | None = None
 
     def settings(self) -> EvaluationSettings:
         from trainer.evaluation import EvaluationSettings
@@ -226,17 +230,27 @@ class EvaluationSpec:
             "kind": "evaluation",
             "name": self.name,
             "model_job_id": self.model_job_id,
+            "model_id": self.model_id,
             "world": world_json(self.world),
             "evaluation": self.options,
         }
 
 
 def parse_evaluation(raw: dict[str, Any]) -> EvaluationSpec:
-    _unknown(raw, {"kind", "name", "model_job_id", "world", "evaluation"}, "")
+    _unknown(raw, {"kind", "name", "model_job_id", "model_id", "world", "evaluation"}, "")
     name = _name(raw, "evaluation")
-    if raw.get("model_job_id") is None:
-        raise JobConfigError("model_job_id", "the training job whose model to evaluate is required")
-    model_job_id = _typed(raw, "model_job_id", int, "")
+    model_job_id = model_id = None
+    if raw.get("model_job_id") is not None:
+        model_job_id = _typed(raw, "model_job_id", int, "")
+    if raw.get("model_id") is not None:
+        model_id = _typed(raw, "model_id", int, "")
+    if model_job_id is None and model_id is None:
+        raise JobConfigError(
+            "model_job_id",
+            "the model to evaluate is required: a training job (model_job_id) or a stored model (model_id)",
+        )
+    if model_job_id is not None and model_id is not None:
+        raise JobConfigError("model_id", "give model_job_id or model_id, not both")
     world = parse_world(_object(raw, "world"))
     ev = _object(raw, "evaluation")
     types: dict[str, type | tuple[type, ...]] = {
@@ -264,7 +278,7 @@ def parse_evaluation(raw: dict[str, Any]) -> EvaluationSpec:
     trials = values.get("trials", 3)
     if not 1 <= trials <= MAX_TRIALS:
         raise JobConfigError("evaluation.trials", f"= {trials}; allowed: 1..{MAX_TRIALS}")
-    return EvaluationSpec(name=name, model_job_id=model_job_id, world=world, options=values)
+    return EvaluationSpec(name=name, model_job_id=model_job_id, world=world, options=values, model_id=model_id)
 
 
 def parse_job(raw: dict[str, Any]) -> TrainingSpec | EvaluationSpec:

@@ -9,7 +9,10 @@ Statuses: queued -> initializing (claimed, process starting) -> in_progress (tra
 sandbox up) -> completed | failed; a stop request moves a running job to ``stopping``. A stopped
 training job ends after its current iteration, whose checkpoint is the final one, and is
 ``completed`` with ``stopped_early`` (DeepRacer keeps the model of a stopped job). A job stopped
-while queued, or before its first iteration began, has no model and is ``canceled``.
+while queued, or before its first iteration began, has no model and is ``canceled``. A completed
+training job (stopped early or not) registers its folder in the model store (a copy, source
+"training", named after the job) and records the model's id; an evaluation job evaluates either a
+training job's folder or a stored model (``model_id``), written out for its process.
 
 A process that dies without reporting (non-zero exit, killed) fails its job with the reason. A
 server that dies leaves its jobs active in the database: the next supervisor on that host sees
@@ -26,6 +29,7 @@ import logging
 import multiprocessing as mp
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -34,13 +38,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from race_server.bus import BusError, EventBus
 from race_server.db import jobs
 from race_server.db.jobs import JobEvent, JobRecord, WorkerIdentity
+
+if TYPE_CHECKING:
+    from race_server.models.store import ModelStore
 
 log = logging.getLogger("trackside.jobs")
 
@@ -152,7 +159,8 @@ def _run_evaluation(
 
     spec = parse_evaluation(config)
     if source is None:
-        raise ModelFolderError(f"training job {spec.model_job_id} has no model folder")
+        what = f"training job {spec.model_job_id}" if spec.model_id is None else f"model {spec.model_id}"
+        raise ModelFolderError(f"{what} has no model folder")
     model = read_model_folder(source)
     policy = policy_from_state(load_checkpoint(model.checkpoint_path("best")))
     send(("started",))
@@ -248,6 +256,7 @@ class _Running:
     stop_sent: bool = False
     shutting_down: bool = False
     final: Message | None = field(default=None)
+    scratch: Path | None = None  # a stored model written out for an evaluation; removed at the end
 
 
 def process_alive(pid: int) -> bool:
@@ -273,12 +282,15 @@ class JobSupervisor:
         poll_interval_s: float = 1.0,
         stale_after_s: float = 60.0,
         shutdown_grace_s: float = 10.0,
+        models: ModelStore | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
         self.pool = pool
         self.bus = bus
-        self.jobs_dir = Path(data_dir) / "jobs"
+        self.data_dir = Path(data_dir)
+        self.jobs_dir = self.data_dir / "jobs"
+        self._models = models
         self.slots = slots
         self.poll_interval_s = poll_interval_s
         self.stale_after_s = stale_after_s
@@ -319,6 +331,15 @@ class JobSupervisor:
         """Claim or stop now rather than at the next poll (the API calls it; other processes'
         submissions and stop requests are seen within ``poll_interval_s``)."""
         self._wake.set()
+
+    @property
+    def models(self) -> ModelStore:
+        """Where finished training jobs register their models and evaluations find stored ones."""
+        if self._models is None:
+            from race_server.models.store import ModelStore
+
+            self._models = ModelStore(self.pool, self.data_dir)
+        return self._models
 
     # ------------------------------------------------------------------------------------- loop
     async def _loop(self) -> None:
@@ -368,9 +389,18 @@ class JobSupervisor:
     async def _launch(self, job: JobRecord, claimed: JobEvent) -> None:
         await self.publish(claimed)
         source: str | None = None
+        scratch: Path | None = None
         if job.source_job_id is not None:
             parent = await jobs.get(self.pool, job.source_job_id)
             source = parent.model_dir if parent is not None else None
+        elif job.kind == "evaluation" and job.config.get("model_id") is not None:
+            try:
+                scratch = await self._write_stored_model(int(job.config["model_id"]))
+            except Exception as exc:
+                async with self.pool.acquire() as conn:
+                    await self.publish(await jobs.finish(conn, job.id, self.worker.id, "failed", error=str(exc)))
+                return
+            source = str(scratch)
         assert job.model_dir is not None
         ctx = mp.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe()
@@ -381,10 +411,29 @@ class JobSupervisor:
         )
         process.start()
         child_conn.close()
-        run = _Running(job, process, parent_conn)
+        run = _Running(job, process, parent_conn, scratch=scratch)
         self.running[job.id] = run
         run.task = asyncio.create_task(self._watch(run), name=f"job-{job.id}")
         log.info("job %s (%s) started in process %s", job.id, job.kind, process.pid)
+
+    async def _write_stored_model(self, model_id: int) -> Path:
+        """A stored model's folder, written out for an evaluation job's process to read."""
+        record = await self.models.get(model_id)
+        if record is None or record.status != "ready":
+            raise LookupError(f"model {model_id} is gone or not ready")
+        folder = self.models.new_staging()
+        return await self.models.materialize(model_id, folder)
+
+    async def _register(self, run: _Running) -> tuple[int | None, list[dict[str, Any]]]:
+        """Put a finished training job's folder into the model store: (model id, problems)."""
+        job = run.job
+        assert job.model_dir is not None
+        result = await self.models.register_training(
+            job.owner_id, job.name, Path(job.model_dir), f"trained by job {job.id}"
+        )
+        if result.model is None:
+            return None, [p.as_json() for p in result.problems if p.severity == "error"]
+        return result.model.id, []
 
     def _send_stop(self, run: _Running) -> None:
         if run.stop_sent:
@@ -414,9 +463,25 @@ class JobSupervisor:
                 else:
                     run.final = message
             status, error, stopped_early, result = _outcome(run, exitcode)
+            model_id: int | None = None
+            if status == "completed" and run.job.kind == "training":
+                try:
+                    model_id, problems = await self._register(run)
+                except Exception as exc:  # the trained folder stays; the job still completed
+                    log.exception("job %s: registering its model failed", job_id)
+                    problems = [{"code": "MODEL_REGISTRATION_FAILED", "message": f"{type(exc).__name__}: {exc}"}]
+                if problems:
+                    result = {**(result or {}), "model_errors": problems}
             async with self.pool.acquire() as conn:
                 event = await jobs.finish(
-                    conn, job_id, worker_id, status, error=error, stopped_early=stopped_early, result=result
+                    conn,
+                    job_id,
+                    worker_id,
+                    status,
+                    error=error,
+                    stopped_early=stopped_early,
+                    result=result,
+                    model_id=model_id,
                 )
             await self.publish(event)
             log.info("job %s %s%s", job_id, status, f": {error}" if error else "")
@@ -424,6 +489,8 @@ class JobSupervisor:
             log.exception("job %s: recording its outcome failed", job_id)
         finally:
             run.conn.close()
+            if run.scratch is not None:
+                await asyncio.to_thread(shutil.rmtree, run.scratch, True)
             self.running.pop(job_id, None)
             self.wake()
 

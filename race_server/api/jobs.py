@@ -68,6 +68,22 @@ async def _source_job(request: Request, field: str, job_id: int) -> JobRecord:
     return source
 
 
+async def _model_problem(request: Request, model_id: int) -> str | None:
+    """Why a stored model cannot be evaluated, or None: it must be the caller's (any, for
+    organizers), ready, and hold Trackside weights."""
+    from race_server.api.models import model_store
+
+    record = await model_store(request).get(model_id)
+    principal = principal_of(request)
+    if record is None or (principal.role != Role.ORGANIZER and record.owner_id != principal.user_id):
+        return f"model {model_id} does not exist"
+    if record.status != "ready":
+        return f"model {model_id} is {record.status}, not ready"
+    if record.weights != "ready":
+        return f"model {model_id} has TensorFlow weights that need converting first (trackside model convert)"
+    return None
+
+
 @requires(Role.ORGANIZER, Role.RACER)
 async def create_job(request: Request) -> Response:
     data = await json_body(request, max_bytes=MAX_BODY)
@@ -84,6 +100,10 @@ async def create_job(request: Request) -> Response:
             await _source_job(request, source_field, source_id)
         except ApiError as exc:
             return _invalid(source_field, exc.message.removeprefix(f"{source_field}: "))
+    if not isinstance(spec, TrainingSpec) and spec.model_id is not None:
+        problem = await _model_problem(request, spec.model_id)
+        if problem is not None:
+            return _invalid("model_id", problem)
     principal = principal_of(request)
     assert principal.user_id is not None  # organizers and racers are users
     async with request.app.state.pool.acquire() as conn:

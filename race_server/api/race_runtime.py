@@ -54,7 +54,8 @@ async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> 
     feeds = Feeds(state.bus, state.pool)
     stack.push_async_callback(feeds.close)
     state.race_feeds = feeds
-    evaluator = Evaluator(state.pool, state.bus, data_dir, max_s=options.evaluation_max_s)
+    models = getattr(state, "model_store", None)
+    evaluator = Evaluator(state.pool, state.bus, data_dir, max_s=options.evaluation_max_s, models=models)
     await evaluator.start()
     stack.push_async_callback(evaluator.close)
     state.race_evaluator = evaluator
@@ -65,6 +66,7 @@ async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> 
         host_factory=options.host_factory or default_host_factory(options.realtime),
         countdown_s=options.countdown_s,
         time_per_racer_s=options.time_per_racer_s,
+        models=models,
     )
     state.race_queue = queue
     stack.push_async_callback(queue.close)

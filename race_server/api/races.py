@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from race_server import auth
 from race_server.api.errors import ApiError, field, json_body
 from race_server.api.identity import _validate_alias, _validate_credentials
+from race_server.api.models import model_store
 from race_server.api.race_access import RaceAccess, RaceRole, race_access
 from race_server.auth import AuthError, Role, principal_of, requires
 from race_server.db import races, sessions, users
@@ -240,21 +241,15 @@ async def _check_model(
             raise ApiError(422, "invalid", "reference_speed must be 0.1-4 m/s")
         return None, {"kind": "reference", "reference_speed": float(speed)}, None
     model_id = field(data, "model_id", int)
-    pool = request.app.state.pool
-    row = await pool.fetchrow("SELECT owner_id, status, weights, metadata FROM models WHERE id = $1", model_id)
-    if row is None or row["owner_id"] != racer_id:
+    store = model_store(request)
+    record = await store.get(model_id)
+    if record is None or record.owner_id != racer_id:
         raise ApiError(404, "not_found", f"you have no model {model_id}")
-    if row["status"] != "ready":
-        raise ApiError(409, "model_not_ready", f"model {model_id} is {row['status']}, not ready")
-    import json
-
-    driver = {"kind": "onnx", "metadata": json.loads(row["metadata"])}
-    files = await service.model_files(pool, model_id)
-    if "model.onnx" not in files:
-        return model_id, driver, "the model has no model.onnx for racing (export or retrain it)"
-    if row["weights"] != "ready":
-        return model_id, driver, "the model's weights need converting before it can race"
-    return model_id, driver, None
+    if record.status != "ready":
+        raise ApiError(409, "model_not_ready", f"model {model_id} is {record.status}, not ready")
+    model = await store.race_files(model_id)
+    driver = {"kind": "onnx", "metadata": record.metadata}
+    return model_id, driver, "the model is gone" if model is None else model.problem
 
 
 @race_route(RaceRole.RACER)

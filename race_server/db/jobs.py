@@ -290,25 +290,30 @@ async def finish(
     error: str | None = None,
     stopped_early: bool = False,
     result: dict[str, Any] | None = None,
+    model_id: int | None = None,
 ) -> JobEvent | None:
-    """The worker's final word on its job; None when the job is no longer this worker's."""
+    """The worker's final word on its job; None when the job is no longer this worker's.
+    ``model_id``: the model-store model a training job's folder was registered as."""
     if status not in TERMINAL:
         raise ValueError(f"finish status must be one of {', '.join(TERMINAL)}, got {status!r}")
     async with conn.transaction():
         row = await conn.fetchrow(
-            "UPDATE jobs SET status = $3, error = $4, stopped_early = $5, result = $6::jsonb, finished_at = now() "
+            "UPDATE jobs SET status = $3, error = $4, stopped_early = $5, result = $6::jsonb, finished_at = now(), "
+            "model_id = coalesce($7, model_id) "
             "WHERE id = $1 AND worker_id = $2 AND status IN ('initializing', 'in_progress', 'stopping') "
-            "RETURNING owner_id, status, error, stopped_early",
+            "RETURNING owner_id, status, error, stopped_early, model_id",
             job_id,
             worker_id,
             status,
             error,
             stopped_early,
             None if result is None else json.dumps(result),
+            model_id,
         )
         if row is None:
             return None
-        return await _event(conn, job_id, row["owner_id"], "job.status", _status_data(row))
+        data = {**_status_data(row), "model_id": row["model_id"]}
+        return await _event(conn, job_id, row["owner_id"], "job.status", data)
 
 
 async def fail_lost(

@@ -160,6 +160,21 @@ async def files(conn: Conn, model_id: int) -> list[ModelFile]:
     return [ModelFile(**dict(row)) for row in rows]
 
 
+async def file(conn: Conn, model_id: int, path: str) -> ModelFile | None:
+    row = await conn.fetchrow(
+        "SELECT path, sha256, size_bytes FROM model_files WHERE model_id = $1 AND path = $2", model_id, path
+    )
+    return None if row is None else ModelFile(**dict(row))
+
+
+async def names_like(conn: Conn, owner_id: int, prefix: str) -> set[str]:
+    """The owner's model names starting with ``prefix`` (case-insensitive): candidates for a clash."""
+    rows = await conn.fetch(
+        "SELECT name FROM models WHERE owner_id = $1 AND left(lower(name), length($2)) = lower($2)", owner_id, prefix
+    )
+    return {row["name"] for row in rows}
+
+
 async def set_status(conn: Conn, model_id: int, status: str) -> None:
     await conn.execute("UPDATE models SET status = $2 WHERE id = $1", model_id, status)
 

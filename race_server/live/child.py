@@ -42,6 +42,17 @@ def _raise_priority(realtime: bool) -> str:
     return "normal"
 
 
+def _stamp(events: list[dict[str, Any]], tick_at: float, late_ms: float) -> None:
+    """Wall-clock marks that let a client measure the whole path (``trackside bench race``): when
+    the tick that applied a speed change started and how late, and when a lap left the simulator."""
+    emitted_at = time.time()
+    for event in events:
+        if event["type"] == "telemetry":
+            event["tick_at"], event["tick_late_ms"] = tick_at, late_ms
+        elif event["type"] == "lap":
+            event["emitted_at"] = emitted_at
+
+
 class _Loop:
     def __init__(self, conn: Connection, session: LiveSession, realtime: bool) -> None:
         self.conn = conn
@@ -80,12 +91,15 @@ class _Loop:
     def tick(self) -> None:
         started = self.clock.mark() if self.realtime else 0.0
         applied_at = time.monotonic()
+        tick_at = time.time()
+        late_ms = self.clock.lateness_ms[-1] if self.realtime else 0.0
         speed, self.pending_speed = self.pending_speed, []
         events: list[dict[str, Any]] = []
         for _, value in speed:
             events += self.session.set_multiplier(value)
         events += self.session.tick()
         if events:
+            _stamp(events, tick_at, late_ms)
             self.send("events", None, events)
         for req, value in speed:
             self.send(

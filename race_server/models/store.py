@@ -49,6 +49,21 @@ def sanitize_name(text: str) -> str:
     return (cleaned or "model")[:MAX_NAME]
 
 
+def free_name(base: str, taken: set[str]) -> str:
+    """``base``, else ``base-2``, ``base-3``, ... : the first one not in ``taken`` (compared
+    case-insensitively, as names are unique per owner), cut to fit ``MAX_NAME``."""
+    used = {t.lower() for t in taken}
+    if base.lower() not in used:
+        return base
+    n = 2
+    while True:
+        suffix = f"-{n}"
+        candidate = base[: MAX_NAME - len(suffix)] + suffix
+        if candidate.lower() not in used:
+            return candidate
+        n += 1
+
+
 @dataclass
 class ImportResult:
     ok: bool
@@ -97,6 +112,28 @@ def folder_checksum(files: list[repo.ModelFile]) -> str:
 
 
 TfConverter = Callable[[Path, Any, CheckpointRef, Path], Path]
+
+
+@dataclass(frozen=True)
+class RaceFiles:
+    """What a race host needs to drive a model: its ``model.onnx`` and ``model_metadata.json``.
+
+    ``onnx_path`` is the stored file itself (content-addressed, never rewritten): open it, never
+    write to it."""
+
+    model_id: int
+    metadata: dict[str, Any]
+    onnx_path: Path | None
+    weights: str
+
+    @property
+    def problem(self) -> str | None:
+        """Why the model cannot race (the LIVE queue's red row), or None."""
+        if self.onnx_path is None:
+            return "the model has no model.onnx for racing (export or retrain it)"
+        if self.weights != "ready":
+            return "the model's weights need converting before it can race"
+        return None
 
 
 def _default_tf_converter() -> TfConverter | None:
@@ -177,7 +214,14 @@ class ModelStore:
         return await asyncio.to_thread(validate_folder, folder, self.limits, self.weights_check)
 
     async def _import_staged(
-        self, owner_id: int, name: str, folder: Path, description: str, problems: list[Problem], copy: bool = False
+        self,
+        owner_id: int,
+        name: str,
+        folder: Path,
+        description: str,
+        problems: list[Problem],
+        copy: bool = False,
+        source: str | None = None,
     ) -> ImportResult:
         report = await self.validate(folder)
         problems = [*problems, *report.problems]
@@ -190,7 +234,8 @@ class ModelStore:
         assert report.metadata_raw is not None and report.checkpoints is not None
         kept = _kept_files(report)
         weights = "ready"
-        source = "trackside" if report.checkpoints.last.kind == "trackside" else "deepracer"
+        if source is None:
+            source = "trackside" if report.checkpoints.last.kind == "trackside" else "deepracer"
         checkpoints = report.checkpoints
         converted: dict[str, Path] = {}
         if report.checkpoints.last.kind == "tensorflow":
@@ -319,6 +364,41 @@ class ModelStore:
         for digest in digests:
             if digest not in still:
                 self.blobs.delete(digest)
+
+    async def register_training(
+        self, owner_id: int, name: str, folder: Path, description: str = "", *, attempts: int = 5
+    ) -> ImportResult:
+        """Store a finished training job's model folder (copied; the job keeps its own) as a ready
+        model of source "training". A name the owner already uses gets the first free numeric
+        suffix (``name-2``, ``name-3``, ...); a name taken between the lookup and the insert is
+        retried with the next one."""
+        base = sanitize_name(name)
+        result = ImportResult(False, None, [])
+        for _ in range(attempts):
+            async with self.pool.acquire() as conn:
+                # suffixed candidates may cut the base short: look up a shorter prefix
+                taken = await repo.names_like(conn, owner_id, base[: MAX_NAME - 8])
+            free = free_name(base, taken)
+            result = await self._import_staged(
+                owner_id, free, folder, description, name_problems(free), copy=True, source="training"
+            )
+            if result.ok or not any(p.code == "MODEL_NAME_TAKEN" for p in result.problems):
+                return result
+        return result
+
+    async def race_files(self, model_id: int) -> RaceFiles | None:
+        """The files a race host loads for this model; None when there is no such model."""
+        async with self.pool.acquire() as conn:
+            record = await repo.by_id(conn, model_id)
+            if record is None:
+                return None
+            onnx = await repo.file(conn, model_id, "model.onnx")
+        return RaceFiles(
+            model_id=model_id,
+            metadata=record.metadata,
+            onnx_path=None if onnx is None else self.blobs.path(onnx.sha256),
+            weights=record.weights,
+        )
 
     async def get(self, model_id: int) -> repo.ModelRecord | None:
         async with self.pool.acquire() as conn:

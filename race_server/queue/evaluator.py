@@ -24,6 +24,7 @@ import asyncpg
 
 from race_server.bus import EventBus
 from race_server.db import races
+from race_server.models.store import ModelStore
 from race_server.queue import service
 from race_server.races.ranking import Lap, best_window
 
@@ -82,10 +83,19 @@ def _nice() -> None:
 class Evaluator:
     """Runs queued classic submissions one at a time (see the module docstring)."""
 
-    def __init__(self, pool: asyncpg.Pool, bus: EventBus, data_dir: Path, *, max_s: float = MAX_EVALUATION_S) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bus: EventBus,
+        data_dir: Path,
+        *,
+        max_s: float = MAX_EVALUATION_S,
+        models: ModelStore | None = None,
+    ) -> None:
         self.pool = pool
         self.bus = bus
         self.data_dir = data_dir
+        self.models = models or service.default_model_store(pool, data_dir)
         self.max_s = max_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -136,13 +146,13 @@ class Evaluator:
         config = race.config
         async with self.pool.acquire() as conn:
             run_id = await races.reserve_run_id(conn)
-            files = await service.model_files(conn, sub.model_id)
             async with conn.transaction():
                 await races.set_submission_status(conn, sub.id, "evaluating")
                 await races.insert_run(
                     conn, run_id=run_id, race_id=race.id, racer_id=sub.racer_id, submission_id=sub.id,
                     kind="evaluation", status="running",
                 )  # fmt: skip
+        model = await service.race_files(self.models, sub)
         spec = RunSpec(
             race_id=race.id,
             run_id=run_id,
@@ -150,7 +160,7 @@ class Evaluator:
             route_id=config.route_id,
             reverse=config.reverse,
             objects=service.objects_of(config),
-            driver=service.driver_spec(sub, self.data_dir / "blobs", files),
+            driver=service.driver_spec(sub, model),
             slot_s=self.max_s,
             countdown_s=0.0,
             off_track_penalty_s=config.off_track_penalty_s,

@@ -33,6 +33,7 @@ import asyncpg
 from race_server import protocol
 from race_server.bus import BusError, EventBus
 from race_server.db import race_events, races
+from race_server.models.store import ModelStore, RaceFiles
 from race_server.queue.machine import (
     QueueEntry,
     QueueError,
@@ -205,26 +206,27 @@ async def store(
     return stored
 
 
-def driver_spec(submission: races.SubmissionRow, blobs_dir: Path, model_files: dict[str, str]) -> Any:
-    """The RaceHost's DriverSpec for a submission (``model_files``: path → blob digest)."""
+def driver_spec(submission: races.SubmissionRow, model: RaceFiles | None) -> Any:
+    """The RaceHost's DriverSpec for a submission (``model``: its files, from the model store)."""
     from race_server.live.host import DriverSpec
 
     driver = submission.driver
     if driver.get("kind") == "reference":
         return DriverSpec(kind="reference", reference_speed=float(driver.get("reference_speed", 1.5)))
-    digest = model_files["model.onnx"]
-    return DriverSpec(
-        kind="onnx",
-        onnx_path=blobs_dir / digest[:2] / digest[2:],
-        model_metadata=driver.get("metadata"),
-    )
+    if model is None or model.onnx_path is None:
+        raise LookupError(f"model {submission.model_id} is gone or has no model.onnx")
+    return DriverSpec(kind="onnx", onnx_path=model.onnx_path, model_metadata=model.metadata)
 
 
-async def model_files(conn: asyncpg.Connection | asyncpg.Pool, model_id: int | None) -> dict[str, str]:
-    if model_id is None:
-        return {}
-    rows = await conn.fetch("SELECT path, sha256 FROM model_files WHERE model_id = $1", model_id)
-    return {row["path"]: row["sha256"] for row in rows}
+async def race_files(models: ModelStore, submission: races.SubmissionRow | None) -> RaceFiles | None:
+    if submission is None or submission.model_id is None:
+        return None
+    return await models.race_files(submission.model_id)
+
+
+def default_model_store(pool: asyncpg.Pool, data_dir: Path) -> ModelStore:
+    # races only read from the store: no weight checks or TensorFlow conversion needed
+    return ModelStore(pool, data_dir, weights_check=False, tf_converter=False)
 
 
 # --- one LIVE race -------------------------------------------------------------------------------
@@ -269,11 +271,12 @@ class QueueService:
         countdown_s: int = COUNTDOWN_S,
         time_per_racer_s: float | None = None,
         on_replay_ended: Callable[[int], Awaitable[None]] | None = None,
+        models: ModelStore | None = None,
     ) -> None:
         self.pool = pool
         self.bus = bus
         self.data_dir = data_dir
-        self.blobs_dir = data_dir / "blobs"
+        self.models = models or default_model_store(pool, data_dir)
         self.host_factory = host_factory or default_host_factory()
         self.countdown_s = countdown_s
         self.time_per_racer_s = time_per_racer_s
@@ -481,7 +484,7 @@ class QueueService:
         async with self.pool.acquire() as conn:
             run_id = await races.reserve_run_id(conn)
             sub = await races.submission(conn, entry.model_id) if entry is not None else None
-            files = await model_files(conn, sub.model_id if sub is not None else None)
+        model = await race_files(self.models, sub)
         lr.machine.next_run_id = run_id
 
         async def insert(conn: asyncpg.Connection) -> list[Event]:
@@ -511,7 +514,7 @@ class QueueService:
                 route_id=lr.config.route_id,
                 reverse=lr.config.reverse,
                 objects=objects_of(lr.config),
-                driver=driver_spec(sub, self.blobs_dir, files),
+                driver=driver_spec(sub, model),
                 slot_s=lr.machine.settings.time_per_racer_s,
                 countdown_s=float(lr.machine.settings.countdown_s),
                 off_track_penalty_s=lr.config.off_track_penalty_s,

@@ -156,3 +156,43 @@ async def test_only_best_and_last_checkpoints_are_kept(store: ModelStore, owner:
     assert result.model is not None
     paths = {f.path for f in await store.files(result.model.id)}
     assert {p for p in paths if p.endswith(".pt")} == {"model/2_Step-20.ckpt.pt", "model/3_Step-30.ckpt.pt"}
+
+
+async def test_race_files_give_the_stored_onnx_and_metadata_or_say_why_the_model_cannot_race(
+    store: ModelStore, owner: int, tmp_path: Path
+) -> None:
+    folder = write_trackside_folder(tmp_path / "m")
+    without = await store.import_folder(owner, "no-onnx", folder)
+    (folder / "model.onnx").write_bytes(b"onnx bytes for the race host")
+    with_onnx = await store.import_folder(owner, "with-onnx", folder)
+    converted_later = await store.import_folder(owner, "tf", write_tensorflow_folder(tmp_path / "tf"))
+    assert without.model and with_onnx.model and converted_later.model
+
+    ready = await store.race_files(with_onnx.model.id)
+    assert ready is not None and ready.problem is None
+    assert ready.onnx_path is not None and ready.onnx_path.read_bytes() == b"onnx bytes for the race host"
+    assert ready.metadata == json.loads((folder / "model_metadata.json").read_text())
+    missing = await store.race_files(without.model.id)
+    assert missing is not None and missing.onnx_path is None and "no model.onnx" in (missing.problem or "")
+    tf = await store.race_files(converted_later.model.id)
+    assert tf is not None and tf.problem is not None
+    assert await store.race_files(999_999) is None
+
+
+async def test_a_training_folder_registers_as_a_copy_with_a_numeric_suffix_on_a_name_clash(
+    store: ModelStore, owner: int, tmp_path: Path
+) -> None:
+    folder = write_trackside_folder(tmp_path / "m")
+    assert (await store.import_folder(owner, "Champion", folder)).ok
+    first = await store.register_training(owner, "champion", folder, "trained by job 1")
+    second = await store.register_training(owner, "champion", folder)
+    assert first.model is not None and second.model is not None, (first.as_json(), second.as_json())
+    assert (first.model.name, second.model.name) == ("champion-2", "champion-3")
+    assert first.model.source == "training" and first.model.status == "ready" and first.model.owner_id == owner
+    assert first.model.description == "trained by job 1"
+    assert (folder / "model_metadata.json").exists(), "the job keeps its own folder"
+
+    long = "x" * 63
+    assert (await store.register_training(owner, long, folder)).ok
+    cut = await store.register_training(owner, long, folder)
+    assert cut.model is not None and cut.model.name == "x" * 61 + "-2"

@@ -18,6 +18,7 @@ import pytest
 
 from race_server.bus import EventBus, InProcessBus
 from race_server.db import jobs, users
+from race_server.db import models as model_repo
 from race_server.db.jobs import WorkerIdentity
 from race_server.db.migrate import migrate
 from trainer.service import JobSupervisor
@@ -207,6 +208,34 @@ async def test_a_tiny_training_job_runs_to_completion_with_progress_on_the_bus(
     pointers = json.loads((folder / "model" / "deepracer_checkpoints.json").read_text())
     assert p["checkpoint"] in json.dumps(pointers["last_checkpoint"])
 
+    # The finished job's folder is now a ready model in the store, and the job says which.
+    assert job.model_id is not None and seen[-1]["model_id"] == job.model_id, job.result
+    model = await model_repo.by_id(pool, job.model_id)
+    assert model is not None and (model.status, model.source, model.owner_id) == ("ready", "training", owner)
+    assert model.name == "tiny" and model.checkpoints["last"]["name"] == p["checkpoint"]
+    assert "model.onnx" in {f.path for f in await model_repo.files(pool, model.id)}
+
+
+async def test_a_second_job_of_the_same_name_registers_its_model_with_a_numeric_suffix(
+    pool: asyncpg.Pool, bus: EventBus, owner: int, supervisor: JobSupervisor
+) -> None:
+    ids: list[int] = []
+    for _ in range(2):
+
+        async def submit() -> None:
+            ids.append(await enqueue(pool, owner, TINY))
+
+        seen = await events_until(bus, f"user:{owner}:jobs", terminal, submit)
+        assert statuses(seen)[-1] == "completed"
+    names = []
+    for job_id in ids:
+        job = await jobs.get(pool, job_id)
+        assert job is not None and job.model_id is not None
+        model = await model_repo.by_id(pool, job.model_id)
+        assert model is not None
+        names.append(model.name)
+    assert names == ["tiny", "tiny-2"]
+
 
 async def test_a_stopped_job_saves_a_final_checkpoint_and_completes_early(
     pool: asyncpg.Pool, bus: EventBus, owner: int, supervisor: JobSupervisor, tmp_path: Path
@@ -244,6 +273,10 @@ async def test_a_stopped_job_saves_a_final_checkpoint_and_completes_early(
     assert (folder / "model" / f"{last['checkpoint']}.pt").exists()
     assert (folder / "model" / ".coach_checkpoint").read_text().strip() != ""
     assert (folder / "model.onnx").exists()
+    assert job.model_id is not None, "a stopped job keeps its model, as DeepRacer does"
+    model = await model_repo.by_id(pool, job.model_id)
+    assert model is not None and model.status == "ready" and model.name == "long"
+    assert model.checkpoints["last"]["name"] == last["checkpoint"]
 
 
 async def test_a_killed_job_process_fails_its_job_with_the_reason(

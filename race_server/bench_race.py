@@ -1,0 +1,601 @@
+"""``trackside bench race``: a real server on loopback, a LIVE race, hundreds of spectators, training.
+
+The server runs as a subprocess (``python -m race_server.cli serve`` on a fresh database of the local
+PostgreSQL, else its embedded one) so its CPU is measured apart from the clients'. A house racer
+(the reference driver) races at 15 Hz real time on the shortest track; ``ws_clients`` spectators
+(viewer token) in their own processes subscribe to the race; the racer's own connection changes
+the speed multiplier at random moments; a training job (HTTP jobs API) keeps a core busy.
+
+Every figure is end to end, read off wall clocks of one machine (``time.time()``):
+
+- ``lap_event_fanout_p99_ms``: a lap event's ``emitted_at`` (the simulator process, the tick that
+  completed the lap) → received by each spectator; p99 over every (client, lap) pair.
+- ``speed_control_apply_p99_ms``: the racer's ``speed_control`` sent → ``tick_at`` of the first
+  telemetry carrying the new multiplier (the sim step that applied it).
+- ``tick_jitter_p99_ms``: how late each 15 Hz tick started against its deadline (``tick_late_ms``,
+  the host clock's own measurement, carried by the racer's 15 Hz telemetry).
+- ``server_cpu_pct``: the server process and its children (the race host), the training job's
+  process tree excluded, from ``/proc/<pid>/stat``; 100 % is one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import numpy as np
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+BASE_DSN = os.environ.get("TRACKSIDE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TRACK = "Bowtie_track"  # the shortest track (17 m): a lap every ~9 s
+REFERENCE_SPEED = 1.8  # m/s; with the multipliers below the car stays under ~2 m/s and on track
+MULTIPLIERS = (0.9, 0.95, 1.0, 1.05, 1.1)
+WARMUP_S = 2.0  # after Go, before the window: connections settled, the car up to speed
+PASSWORD = "bench password 1"
+STARTUP_S = 120.0
+CONNECT_BATCH = 50
+REWARD = "def reward_function(params):\n    return float(params['speed'])\n"
+Message = dict[str, Any]
+
+
+def _say(text: str) -> None:
+    print(f"[bench race] {text}", file=sys.stderr, flush=True)
+
+
+def _p(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(np.asarray(values, dtype=np.float64), q)), 3) if values else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- CPU from /proc ------------------------------------------------------------------------------
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _procs() -> dict[int, tuple[int, int]]:
+    """pid → (parent pid, user + system clock ticks) for every process."""
+    out: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        rest = text.rsplit(")", 1)[1].split()
+        out[int(entry)] = (int(rest[1]), int(rest[11]) + int(rest[12]))
+    return out
+
+
+def _tree(procs: dict[int, tuple[int, int]], root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in procs and pid not in found:
+            found.add(pid)
+            todo += children.get(pid, [])
+    return found
+
+
+@dataclass
+class CpuSample:
+    at: float
+    ticks: dict[int, int]
+
+    @classmethod
+    def take(cls) -> CpuSample:
+        return cls(time.monotonic(), {pid: ticks for pid, (_, ticks) in _procs().items()})
+
+
+def _cpu_pct(start: CpuSample, end: CpuSample, pids: set[int]) -> float:
+    """CPU % of ``pids`` between two samples (a process born in between counts from zero)."""
+    used = sum(end.ticks[pid] - start.ticks.get(pid, 0) for pid in pids if pid in end.ticks)
+    return round(100.0 * used / CLK_TCK / max(end.at - start.at, 1e-9), 1)
+
+
+# --- the server subprocess and its database ---------------------------------------------------------
+@contextlib.asynccontextmanager
+async def _database() -> Any:
+    """A fresh database on the local PostgreSQL (dropped afterwards); None: use the embedded one."""
+    try:
+        admin = await asyncpg.connect(BASE_DSN, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        yield None
+        return
+    name = f"trackside_bench_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(BASE_DSN)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+    finally:
+        with contextlib.suppress(asyncpg.PostgresError):
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+class Server:
+    def __init__(self, data_dir: Path, dsn: str | None, *, slot_s: float, workers: bool) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.dsn = dsn
+        self.data_dir = data_dir
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        env.update(
+            TRACKSIDE_DATA_DIR=str(data_dir),
+            TRACKSIDE_PORT=str(self.port),
+            TRACKSIDE_LOG_LEVEL="warning",
+            TRACKSIDE_LOG_FORMAT="text",
+            TRACKSIDE_WORKERS="1" if workers else "0",
+            TRACKSIDE_RACE_REALTIME="1",
+            TRACKSIDE_RACE_COUNTDOWN_S="1",
+            TRACKSIDE_RACE_SLOT_S=str(slot_s),
+        )
+        if dsn is not None:
+            env["DATABASE_URL"] = dsn
+        self.log_path = data_dir.parent / "server.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "race_server.cli", "serve"], env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log_tail(self, chars: int = 3000) -> str:
+        self._log.flush()
+        return self.log_path.read_text()[-chars:]
+
+    async def wait_healthy(self) -> None:
+        deadline = time.monotonic() + STARTUP_S
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)  # another process binds the port: nothing to await on
+        raise RuntimeError(f"the server was not healthy within {STARTUP_S:.0f} s:\n{self.log_tail()}")
+
+    async def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.to_thread(self.process.wait, 30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                await asyncio.to_thread(self.process.wait, 10)
+        self._log.close()
+
+
+# --- websocket clients -------------------------------------------------------------------------------
+class Socket:
+    """One connection of the orchestrating process: replies by ``req``, ``expect`` for a message to come,
+    ``on_message`` sees everything with its arrival time."""
+
+    def __init__(self, ws: ClientConnection, race_id: int, on_message: Callable[[Message, float], None]) -> None:
+        self.ws = ws
+        self.race_id = race_id
+        self.on_message = on_message
+        self._req = 0
+        self._replies: dict[int, asyncio.Future[Message]] = {}
+        self._waiters: list[tuple[Callable[[Message], bool], asyncio.Future[Message]]] = []
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in self.ws:
+                now = time.time()
+                message: Message = json.loads(raw)
+                self.on_message(message, now)
+                reply = self._replies.pop(message.get("req") or 0, None)
+                if reply is not None and message["type"] in ("ok", "error") and not reply.done():
+                    reply.set_result(message)
+                for predicate, future in list(self._waiters):
+                    if not future.done() and predicate(message):
+                        future.set_result(message)
+                        self._waiters.remove((predicate, future))
+        for future in [*self._replies.values(), *(f for _, f in self._waiters)]:
+            if not future.done():
+                future.set_exception(ConnectionError("the race websocket closed"))
+
+    def expect(self, predicate: Callable[[Message], bool]) -> asyncio.Future[Message]:
+        """A future for the next message matching ``predicate`` (register before causing it)."""
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiters.append((predicate, future))
+        return future
+
+    async def command(self, kind: str, **fields: Any) -> tuple[Message, float]:
+        """Send a command; (its reply, the wall time it was sent)."""
+        self._req += 1
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._replies[self._req] = future
+        sent = time.time()
+        await self.ws.send(json.dumps({"v": 1, "type": kind, "req": self._req, "race_id": self.race_id, **fields}))
+        return await asyncio.wait_for(future, 60), sent
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(), 5)
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+
+
+@dataclass
+class SpectatorResults:
+    ready: int = 0
+    failed: int = 0
+    dropped: int = 0
+    messages: int = 0
+    laps: list[tuple[float, float]] = field(default_factory=list)  # (emitted_at, received)
+
+
+async def _spectator(
+    url: str, race_id: int, out: SpectatorResults, gate: asyncio.Semaphore, settled: Callable[[], None]
+) -> None:
+    try:
+        async with gate:
+            ws = await websockets.connect(url, max_size=2**22, open_timeout=60)
+            await ws.send(json.dumps({"v": 1, "type": "subscribe", "req": 1, "race_id": race_id}))
+            while json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] != "snapshot":
+                pass
+    except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed):
+        out.failed += 1
+        settled()
+        return
+    out.ready += 1
+    settled()
+    try:
+        async for raw in ws:
+            received = time.time()
+            out.messages += 1
+            # only laps are parsed: decoding every telemetry frame would load the clients, not the server
+            if isinstance(raw, str) and '"type":"lap"' in raw:
+                emitted = json.loads(raw).get("emitted_at")
+                if emitted is not None:
+                    out.laps.append((float(emitted), received))
+    except ConnectionClosed:
+        out.dropped += 1
+
+
+async def _spectators(url: str, race_id: int, count: int, conn: Connection) -> None:
+    out = SpectatorResults()
+    gate = asyncio.Semaphore(CONNECT_BATCH)
+    all_settled = asyncio.Event()
+
+    def settled() -> None:
+        if out.ready + out.failed == count:
+            all_settled.set()
+
+    tasks = [asyncio.create_task(_spectator(url, race_id, out, gate, settled)) for _ in range(count)]
+    await all_settled.wait()
+    conn.send(("ready", out.ready, out.failed))
+    await asyncio.to_thread(conn.recv)  # "stop"
+    conn.send(("done", out))
+    for task in tasks:
+        task.cancel()
+
+
+def spectator_process(url: str, race_id: int, count: int, conn: Connection) -> None:
+    """Entry point of a spawned client process: ``count`` spectators until told to stop."""
+    asyncio.run(_spectators(url, race_id, count, conn))
+
+
+class Spectators:
+    def __init__(self, url: str, race_id: int, count: int, processes: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.procs: list[tuple[Any, Connection]] = []
+        shares = [count // processes + (1 if i < count % processes else 0) for i in range(processes)]
+        for share in filter(None, shares):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=spectator_process, args=(url, race_id, share, child), daemon=True)
+            proc.start()
+            child.close()
+            self.procs.append((proc, parent))
+
+    @property
+    def pids(self) -> set[int]:
+        return {proc.pid for proc, _ in self.procs}
+
+    async def ready(self) -> tuple[int, int]:
+        answers = [await asyncio.to_thread(conn.recv) for _, conn in self.procs]
+        return sum(a[1] for a in answers), sum(a[2] for a in answers)
+
+    async def stop(self) -> SpectatorResults:
+        total = SpectatorResults()
+        for _, conn in self.procs:
+            conn.send("stop")
+        for proc, conn in self.procs:
+            _, part = await asyncio.to_thread(conn.recv)
+            total.ready += part.ready
+            total.failed += part.failed
+            total.dropped += part.dropped
+            total.messages += part.messages
+            total.laps += part.laps
+            proc.terminate()
+            await asyncio.to_thread(proc.join, 10)
+        return total
+
+
+# --- the race --------------------------------------------------------------------------------------
+@dataclass
+class RacerView:
+    """What the racer's own connection saw: every tick's telemetry and the laps."""
+
+    telemetry: list[Message] = field(default_factory=list)
+    laps: list[Message] = field(default_factory=list)
+
+    def on_message(self, message: Message, _received: float) -> None:
+        if message["type"] == "telemetry":
+            self.telemetry.append(message)
+        elif message["type"] == "lap":
+            self.laps.append(message)
+
+
+async def _make_organizer(dsn: str | None, data_dir: Path, port: int) -> None:
+    email = "bench-organizer@example.com"
+    if dsn is None:
+        env = {**os.environ, "TRACKSIDE_DATA_DIR": str(data_dir), "TRACKSIDE_PORT": str(port)}
+        env.pop("DATABASE_URL", None)
+        cmd = [sys.executable, "-m", "race_server.cli", "admin", "create-organizer", "--email", email]
+        done = await asyncio.to_thread(
+            subprocess.run, [*cmd, "--password", PASSWORD], env=env, capture_output=True, text=True, timeout=120
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"create-organizer failed: {done.stderr}")
+        return
+    from race_server import auth
+    from race_server.db import users
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        hashed = await auth.hash_password(PASSWORD)
+        await users.create(conn, role="organizer", email=email, password_hash=hashed, alias="bench")
+    finally:
+        await conn.close()
+
+
+def _cookie(client: httpx.AsyncClient) -> str:
+    from race_server import auth
+
+    return f"{auth.SESSION_COOKIE}={client.cookies[auth.SESSION_COOKIE]}"
+
+
+async def _ok(response: httpx.Response, status: int = 200) -> Message:
+    if response.status_code != status:
+        raise RuntimeError(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
+    body: Message = response.json()
+    return body
+
+
+async def _job_status(client: httpx.AsyncClient, job_id: int) -> str:
+    return str((await _ok(await client.get(f"/api/jobs/{job_id}")))["status"])
+
+
+async def _child_pid(dsn: str | None, job_id: int) -> int | None:
+    if dsn is None:
+        return None
+    conn = await asyncpg.connect(dsn)
+    try:
+        pid: int | None = await conn.fetchval("SELECT child_pid FROM jobs WHERE id = $1", job_id)
+    finally:
+        await conn.close()
+    return pid
+
+
+@contextlib.contextmanager
+def _temp_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="trackside-bench-") as name:
+        yield Path(name)
+
+
+async def _benchmark(ws_clients: int, seconds: float, with_training: bool, processes: int, seed: int) -> Message:
+    slot_s = round(1.0 + WARMUP_S + seconds + 5.0, 1)
+    with _temp_dir() as tmp:
+        async with _database() as dsn:
+            server = Server(tmp / "data", dsn, slot_s=slot_s, workers=with_training)
+            try:
+                await server.wait_healthy()
+                _say(f"server pid {server.process.pid} on {server.url} ({'local' if dsn else 'embedded'} PostgreSQL)")
+                result = await _race(server, ws_clients, seconds, with_training, processes, seed)
+                return {**result, "database": "local" if dsn else "embedded"}
+            finally:
+                await server.stop()
+
+
+async def _race(server: Server, ws_clients: int, seconds: float, with_training: bool, processes: int,
+                seed: int) -> Message:  # fmt: skip
+    await _make_organizer(server.dsn, server.data_dir, server.port)
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=30) as org,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as racer,
+    ):
+        login = {"email": "bench-organizer@example.com", "password": PASSWORD}
+        await _ok(await org.post("/api/auth/login", json=login))
+        job_id: int | None = None
+        if with_training:
+            job = {
+                "kind": "training", "name": "bench-load", "reward_function": REWARD,
+                "stop": {"max_minutes": max(10.0, (seconds + 300.0) / 60.0)},
+                "options": {"workers": 0, "envs_per_worker": 1},
+            }  # fmt: skip
+            job_id = int((await _ok(await org.post("/api/jobs", json=job), 201))["id"])
+        start = "2020-01-01T00:00:00+00:00"
+        race = await _ok(await org.post("/api/races", json={
+            "name": "Benchmark LIVE", "format": "live", "track_id": TRACK, "start": start,
+            "end": "2099-01-01T00:00:00+00:00", "time_per_racer_min": 1, "replay_s": 0,
+        }), 201)  # fmt: skip
+        race_id, code = int(race["id"]), str(race["invite_code"])
+        viewer = str((await _ok(await org.post(f"/api/races/{race_id}/viewer-token"), 201))["token"])
+        joined = await _ok(await racer.post(f"/api/join/{code}", json={
+            "email": "bench-racer@example.com", "password": PASSWORD, "alias": "house"}), 201)  # fmt: skip
+        racer_id = int(joined["user_id"])
+        await _ok(await racer.post(f"/api/races/{race_id}/submissions",
+                                   json={"driver": "reference", "reference_speed": REFERENCE_SPEED}), 201)  # fmt: skip
+
+        ws_base = f"{server.ws_url}/ws/races/{race_id}"
+        view = RacerView()
+        org_ws = Socket(await websockets.connect(ws_base, additional_headers={"Cookie": _cookie(org)}),
+                        race_id, lambda m, t: None)  # fmt: skip
+        racer_ws = Socket(await websockets.connect(ws_base, additional_headers={"Cookie": _cookie(racer)}),
+                          race_id, view.on_message)  # fmt: skip
+        spectators = Spectators(f"{ws_base}?viewer={viewer}", race_id, ws_clients, processes)
+        child_pid: int | None = None
+        try:
+            for ws in (org_ws, racer_ws):
+                await ws.command("subscribe")
+            running = org_ws.expect(lambda m: m["type"] == "simulator" and m.get("status") == "running")
+            await _expect_ok(org_ws, "launch_simulator")
+            await asyncio.wait_for(running, STARTUP_S)
+            await _expect_ok(org_ws, "set_entries_open", open=False)
+            connected, failed = await spectators.ready()
+            _say(f"{connected} spectators subscribed ({failed} failed)")
+            if job_id is not None:
+                await _wait_training(org, job_id)
+            started = racer_ws.expect(lambda m: m["type"] == "run_started")
+            await _expect_ok(org_ws, "launch_racer", racer_id=racer_id)
+            await asyncio.wait_for(started, 60)
+            window_start = time.time() + WARMUP_S
+            await asyncio.sleep(WARMUP_S)
+            cpu_start = CpuSample.take()
+            _say(f"measuring for {seconds:.0f} s")
+            speed = await _speed_changes(racer_ws, window_start + seconds, seed)
+            cpu_end = CpuSample.take()
+            window_end = time.time()
+            training_running = False
+            if job_id is not None:
+                child_pid = await _child_pid(server.dsn, job_id)
+                training_running = await _job_status(org, job_id) == "in_progress" and (
+                    child_pid is None or child_pid in _procs()
+                )
+            await asyncio.sleep(1.0)  # laps emitted just before the window closed are still on their way
+            seen = await spectators.stop()
+        finally:
+            for ws in (org_ws, racer_ws):
+                await ws.close()
+        if job_id is not None:
+            with contextlib.suppress(httpx.HTTPError):
+                await org.post(f"/api/jobs/{job_id}/stop")
+
+    procs = _procs()
+    training_pids = _tree(procs, child_pid) if child_pid is not None else set()
+    server_pids = _tree(procs, server.process.pid) - training_pids
+    client_pids = spectators.pids
+    in_window = [(e, r) for e, r in seen.laps if window_start <= e <= window_end]
+    laps = {(m["run_id"], m["lap"]) for m in view.laps if window_start <= float(m.get("emitted_at") or 0) <= window_end}
+    ticks = [m for m in view.telemetry if window_start <= float(m.get("tick_at") or 0) <= window_end]
+    fanout = [(r - e) * 1000.0 for e, r in in_window]
+    jitter = [float(m["tick_late_ms"]) for m in ticks if m.get("tick_late_ms") is not None]
+    return {
+        "ws_clients": ws_clients,
+        "lap_event_fanout_p99_ms": _p(fanout, 99),
+        "speed_control_apply_p99_ms": _p(speed["apply_ms"], 99),
+        "tick_jitter_p99_ms": _p(jitter, 99),
+        "server_cpu_pct": _cpu_pct(cpu_start, cpu_end, server_pids),
+        "laps": len(laps),
+        "seconds": round(window_end - window_start, 2),
+        "training_running": training_running,
+        "lap_event_fanout_p50_ms": _p(fanout, 50),
+        "lap_event_fanout_max_ms": round(max(fanout), 3) if fanout else None,
+        "lap_deliveries": len(in_window),
+        "lap_deliveries_expected": len(laps) * seen.ready,
+        "speed_changes": len(speed["apply_ms"]),
+        "speed_control_apply_p50_ms": _p(speed["apply_ms"], 50),
+        "speed_control_ack_p99_ms": _p(speed["ack_ms"], 99),
+        "speed_control_errors": speed["errors"],
+        "ticks": len(ticks),
+        "tick_jitter_p50_ms": _p(jitter, 50),
+        "tick_jitter_max_ms": round(max(jitter), 3) if jitter else None,
+        "server_main_cpu_pct": _cpu_pct(cpu_start, cpu_end, {server.process.pid}),
+        "training_cpu_pct": _cpu_pct(cpu_start, cpu_end, training_pids) if with_training else 0.0,
+        "client_cpu_pct": _cpu_pct(cpu_start, cpu_end, client_pids),
+        "client_processes": len(client_pids),
+        "ws_subscribed": seen.ready,
+        "ws_failed": seen.failed,
+        "ws_dropped": seen.dropped,
+        "ws_messages": seen.messages,
+    }
+
+
+async def _expect_ok(ws: Socket, kind: str, **fields: Any) -> None:
+    reply, _ = await ws.command(kind, **fields)
+    if reply["type"] != "ok":
+        raise RuntimeError(f"{kind} refused: {reply}")
+
+
+async def _wait_training(org: httpx.AsyncClient, job_id: int) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while (status := await _job_status(org, job_id)) != "in_progress":
+        if status in ("failed", "completed", "canceled") or time.monotonic() > deadline:
+            raise RuntimeError(f"the training job did not start (it is {status})")
+        await asyncio.sleep(0.5)  # HTTP has no push for jobs here: poll, bounded
+    _say(f"training job {job_id} in progress")
+
+
+async def _speed_changes(racer: Socket, until: float, seed: int) -> dict[str, Any]:
+    """Change the multiplier at random moments until ``until``; each change is timed from the send to
+    the tick that applied it (the first telemetry carrying the new value)."""
+    rng = np.random.default_rng(seed)
+    apply_ms: list[float] = []
+    ack_ms: list[float] = []
+    errors = 0
+    current = 1.0
+    while time.time() < until:
+        # a random phase against the 15 Hz grid, so the figure samples the whole tick period
+        await asyncio.sleep(float(rng.uniform(0.1, 0.4)))
+        value = float(rng.choice([m for m in MULTIPLIERS if abs(m - current) > 1e-6]))
+
+        def carries(message: Message, value: float = value) -> bool:
+            return (
+                message["type"] == "telemetry"
+                and message.get("tick_at") is not None
+                and abs(float(message["multiplier"]) - value) < 1e-6
+            )
+
+        applied = racer.expect(carries)
+        reply, sent = await racer.command("speed_control", multiplier=value)
+        acked = time.time()
+        if reply["type"] != "ok":
+            errors += 1
+            applied.cancel()
+            continue
+        telemetry = await asyncio.wait_for(applied, 10)
+        apply_ms.append((float(telemetry["tick_at"]) - sent) * 1000.0)
+        ack_ms.append((acked - sent) * 1000.0)
+        current = value
+    return {"apply_ms": apply_ms, "ack_ms": ack_ms, "errors": errors}
+
+
+def run_race_benchmark_full(
+    ws_clients: int = 500, seconds: float = 60.0, with_training: bool = True, *, client_processes: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """Run the whole race benchmark (a server subprocess, a LIVE race, spectators) and return its figures."""
+    processes = client_processes or (1 if ws_clients <= 100 else 2)
+    return asyncio.run(_benchmark(ws_clients, seconds, with_training, processes, seed))
