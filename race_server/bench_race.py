@@ -511,6 +511,10 @@ async def _race(server: Server, ws_clients: int, seconds: float, with_training: 
     laps = {(m["run_id"], m["lap"]) for m in view.laps if window_start <= float(m.get("emitted_at") or 0) <= window_end}
     ticks = [m for m in view.telemetry if window_start <= float(m.get("tick_at") or 0) <= window_end]
     fanout = [(r - e) * 1000.0 for e, r in in_window]
+    by_lap: dict[float, list[float]] = {}
+    for e, r in in_window:
+        by_lap.setdefault(e, []).append((r - e) * 1000.0)
+    first = [min(v) for v in by_lap.values()]  # the path to the first client: store, publish, feed
     jitter = [float(m["tick_late_ms"]) for m in ticks if m.get("tick_late_ms") is not None]
     return {
         "ws_clients": ws_clients,
@@ -523,6 +527,7 @@ async def _race(server: Server, ws_clients: int, seconds: float, with_training: 
         "training_running": training_running,
         "lap_event_fanout_p50_ms": _p(fanout, 50),
         "lap_event_fanout_max_ms": round(max(fanout), 3) if fanout else None,
+        "lap_event_first_client_p50_ms": _p(first, 50),
         "lap_deliveries": len(in_window),
         "lap_deliveries_expected": len(laps) * seen.ready,
         "speed_changes": len(speed["apply_ms"]),

@@ -102,6 +102,9 @@ def serve(
         log_config=None,
         lifespan="on",
         ws="websockets-sansio",
+        # Frames are small JSON encoded once per event; deflate would compress each one again per
+        # connection (a fifth of the fan-out's CPU at 500 spectators, and a zlib context each).
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
     )
     server = _graceful_server_class()(config)

@@ -141,6 +141,21 @@ async def test_an_evaluation_needs_a_completed_training_job_of_ones_own(live_ser
         assert bad_trials.status_code == 422 and bad_trials.json()["field"] == "evaluation.trials"
 
 
+@pytest.mark.usefixtures("people")
+async def test_an_evaluation_of_a_stored_model_needs_a_ready_model_of_ones_own(live_server: LiveServer) -> None:
+    async with login(live_server, "alice@example.com") as alice, login(live_server, "bob@example.com") as bob:
+        nothing = await alice.post("/api/jobs", json={"kind": "evaluation"})
+        assert nothing.status_code == 422 and nothing.json()["field"] == "model_job_id"
+        assert "model_id" in nothing.json()["error"]
+        both = await alice.post("/api/jobs", json={"kind": "evaluation", "model_job_id": 1, "model_id": 1})
+        assert both.status_code == 422 and both.json()["field"] == "model_id"
+        missing = await alice.post("/api/jobs", json={"kind": "evaluation", "model_id": 999_999})
+        assert missing.status_code == 422 and missing.json()["field"] == "model_id"
+        assert "does not exist" in missing.json()["error"]
+        assert (await alice.get("/api/jobs")).json()["jobs"] == []
+        assert (await bob.get("/api/jobs")).json()["jobs"] == []
+
+
 async def test_a_job_submitted_over_http_runs_on_the_servers_worker_and_its_model_is_evaluated(
     settings: Settings,
 ) -> None:
@@ -155,6 +170,18 @@ async def test_a_job_submitted_over_http_runs_on_the_servers_worker_and_its_mode
             assert [p["iteration"] for p in trained["progress_history"]] == [1]
             assert trained["progress_history"][0]["episodes"] == 2
 
+            # The trained model is in the store, ready, hers, and the job names it.
+            models = (await alice.get("/api/models")).json()["models"]
+            assert [(m["id"], m["name"], m["status"], m["source"]) for m in models] == [
+                (trained["model_id"], "tiny", "ready", "training")
+            ]
+            await make_user(settings, "racer", "bob@example.com")
+            async with login(server, "bob@example.com") as bob:
+                someone_elses = {"kind": "evaluation", "model_id": trained["model_id"]}
+                refused = await bob.post("/api/jobs", json=someone_elses)
+                assert refused.status_code == 422 and refused.json()["field"] == "model_id"
+                assert (await bob.get("/api/models")).json()["models"] == []
+
             evaluation = {
                 "kind": "evaluation",
                 "model_job_id": job["id"],
@@ -166,12 +193,22 @@ async def test_a_job_submitted_over_http_runs_on_the_servers_worker_and_its_mode
             assert evaluated["status"] == "completed", evaluated
             assert len(evaluated["result"]["trials"]) == 1
             assert 0.0 <= evaluated["result"]["trials"][0]["completion_percentage"] <= 100.0
+
+            # The same model, taken from the store rather than from the job, evaluates the same way.
+            from_store = {**evaluation, "model_job_id": None, "model_id": trained["model_id"]}
+            created_from_store = await alice.post("/api/jobs", json=from_store)
+            assert created_from_store.status_code == 201, created_from_store.text
+            assert created_from_store.json()["config"]["model_id"] == trained["model_id"]
+            stored = await until_finished(alice, created_from_store.json()["id"])
+            assert stored["status"] == "completed", stored
+            assert stored["result"]["trials"] == evaluated["result"]["trials"]
     finally:
         await server.stop()
     metrics = (
         settings.data_dir / "jobs" / str(created.json()["id"]) / "metrics" / "evaluation" / "evaluation-metrics.json"
     )
     assert metrics.exists()
+    assert list((settings.data_dir / "staging").iterdir()) == [], "the stored model written out for it is gone"
 
 
 async def until_finished(client: httpx.AsyncClient, job_id: int) -> dict[str, Any]:

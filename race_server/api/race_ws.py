@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +36,7 @@ log = logging.getLogger("trackside.race_ws")
 
 SEND_QUEUE = 512
 SPECTATOR_TELEMETRY_HZ = 3.0
+SPECTATOR_TELEMETRY_EVERY = round(15 / SPECTATOR_TELEMETRY_HZ)  # of the on-track car's 15 Hz frames
 WS_TOO_SLOW = 4008
 WS_NOT_FOUND = 4404
 _ids = itertools.count(1)
@@ -74,7 +74,7 @@ class Connection:
         self.held: list[Frames] = []
         self.subscribed = False
         self.closing = False
-        self._last_telemetry = 0.0
+        self._telemetry_seen = 0
 
     @property
     def user_id(self) -> int | None:
@@ -117,10 +117,11 @@ class Connection:
                 return
             self.cursor = event_id
         elif event.get("type") == "telemetry" and event.get("racer_id") != self.user_id:
-            now = time.monotonic()
-            if now - self._last_telemetry < 1.0 / SPECTATOR_TELEMETRY_HZ:
+            # Every n-th frame, phased by connection id: spectators' frames spread over the ticks
+            # instead of all 500 going out on the same one (a burst that delays laps and commands).
+            self._telemetry_seen += 1
+            if (self._telemetry_seen + self.id) % SPECTATOR_TELEMETRY_EVERY:
                 return
-            self._last_telemetry = now
         self.send(frames.get(self.fmt))
 
     def go_live(self) -> None:
@@ -140,6 +141,10 @@ class Connection:
                 await self.websocket.send_text(item)
             else:
                 await self.websocket.send_bytes(item)
+            if not self.queue.empty():
+                # A send does not suspend: without this one connection would write its whole backlog
+                # (a lap, then the leaderboard...) before the next connection got the lap at all.
+                await asyncio.sleep(0)
 
 
 class Feed:

@@ -48,8 +48,12 @@ def policy_network(metadata: ModelMetadata) -> Any:
 
 
 def state_of(loaded: Any) -> Mapping[str, Any]:
-    """Training checkpoints wrap the weights ({"model": …, "optimizer": …}); bare state dicts too."""
+    """Training checkpoints wrap the weights ({"model": …, "optimizer": …}); bare state dicts too.
+    The trainer's own nest theirs one level deeper, under "agent" (trainer.train.Trainer.state)."""
     if isinstance(loaded, Mapping):
+        agent = loaded.get("agent")
+        if isinstance(agent, Mapping):
+            return state_of(agent)
         for key in ("model", "policy", "actor"):
             inner = loaded.get(key)
             if isinstance(inner, Mapping):
