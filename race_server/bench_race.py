@@ -104,14 +104,27 @@ def _tree(procs: dict[int, tuple[int, int]], root: int) -> set[int]:
     return found
 
 
+def _machine_busy() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 @dataclass
 class CpuSample:
     at: float
     ticks: dict[int, int]
+    machine: tuple[int, int]
 
     @classmethod
     def take(cls) -> CpuSample:
-        return cls(time.monotonic(), {pid: ticks for pid, (_, ticks) in _procs().items()})
+        return cls(time.monotonic(), {pid: ticks for pid, (_, ticks) in _procs().items()}, _machine_busy())
+
+    def machine_pct(self, start: CpuSample) -> float:
+        """How busy the whole machine was (every process, anyone's), 100 % per core."""
+        busy, total = self.machine[0] - start.machine[0], self.machine[1] - start.machine[1]
+        return round(100.0 * (os.cpu_count() or 1) * busy / max(total, 1), 1)
 
 
 def _cpu_pct(start: CpuSample, end: CpuSample, pids: set[int]) -> float:
@@ -532,6 +545,7 @@ async def _race(server: Server, ws_clients: int, seconds: float, with_training: 
         "lap_deliveries_expected": len(laps) * seen.ready,
         "speed_changes": len(speed["apply_ms"]),
         "speed_control_apply_p50_ms": _p(speed["apply_ms"], 50),
+        "speed_control_next_tick_pct": _next_tick_pct(speed["changes"], view.telemetry),
         "speed_control_ack_p99_ms": _p(speed["ack_ms"], 99),
         "speed_control_errors": speed["errors"],
         "ticks": len(ticks),
@@ -541,6 +555,8 @@ async def _race(server: Server, ws_clients: int, seconds: float, with_training: 
         "training_cpu_pct": _cpu_pct(cpu_start, cpu_end, training_pids) if with_training else 0.0,
         "client_cpu_pct": _cpu_pct(cpu_start, cpu_end, client_pids),
         "client_processes": len(client_pids),
+        "machine_cpu_pct": cpu_end.machine_pct(cpu_start),
+        "machine_cores": os.cpu_count(),
         "ws_subscribed": seen.ready,
         "ws_failed": seen.failed,
         "ws_dropped": seen.dropped,
@@ -569,6 +585,7 @@ async def _speed_changes(racer: Socket, until: float, seed: int) -> dict[str, An
     rng = np.random.default_rng(seed)
     apply_ms: list[float] = []
     ack_ms: list[float] = []
+    changes: list[tuple[float, float]] = []  # (sent, tick_at of the applying tick)
     errors = 0
     current = 1.0
     while time.time() < until:
@@ -591,10 +608,21 @@ async def _speed_changes(racer: Socket, until: float, seed: int) -> dict[str, An
             applied.cancel()
             continue
         telemetry = await asyncio.wait_for(applied, 10)
+        changes.append((sent, float(telemetry["tick_at"])))
         apply_ms.append((float(telemetry["tick_at"]) - sent) * 1000.0)
         ack_ms.append((acked - sent) * 1000.0)
         current = value
-    return {"apply_ms": apply_ms, "ack_ms": ack_ms, "errors": errors}
+    return {"apply_ms": apply_ms, "ack_ms": ack_ms, "errors": errors, "changes": changes}
+
+
+def _next_tick_pct(applied: list[tuple[float, float]], telemetry: list[Message]) -> float | None:
+    """Share of changes applied by the first tick that started after they were sent."""
+    ticks = np.sort(np.asarray([float(m["tick_at"]) for m in telemetry if m.get("tick_at")], dtype=np.float64))
+    if not applied or not len(ticks):
+        return None
+    nexts = np.searchsorted(ticks, [sent for sent, _ in applied], side="right")
+    hits = sum(1 for i, (_, at) in zip(nexts, applied, strict=True) if i < len(ticks) and ticks[i] == at)
+    return round(100.0 * hits / len(applied), 1)
 
 
 def run_race_benchmark_full(

@@ -29,6 +29,12 @@ PURE_MODULES = (
     "trainer.ppo",
     "trainer.sac",
     "trainer.evaluation",
+    "trainer.video_frame",
+    "trainer.progress",
+    "trainer.metrics",
+    "trainer.checkpoint",
+    "trainer.config",
+    "race_server.models.hyperparameters",
 )
 REPO = Path(__file__).resolve().parents[1]
 

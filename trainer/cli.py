@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -72,11 +73,6 @@ def _reward(source: str) -> Iterator[Any]:
         yield sandbox
 
 
-def _fmt(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 def train(
     out: Annotated[Path, typer.Argument(help="Output model folder (created; with --resume, continued).")],
     from_folder: Annotated[
@@ -119,8 +115,9 @@ def train(
     from race_server.sim.metadata import MetadataError, default_model_metadata, parse_model_metadata
     from trainer.bench import CENTRE_LINE_REWARD
     from trainer.config import ConfigError, StopConditions, TrainWorld
+    from trainer.progress import ProgressDisplay
     from trainer.sandbox import RewardError
-    from trainer.train import IterationReport, Trainer, TrainJob, TrainOptions
+    from trainer.train import Trainer, TrainJob, TrainOptions
 
     source_dir = from_folder if from_folder is not None else (out if resume else None)
 
@@ -168,27 +165,18 @@ def train(
     job = TrainJob(meta_raw, hp, reward_source, world, stop, clone_from=clone_from, model_name=out.name or "model")
     options = TrainOptions(workers=workers, envs_per_worker=envs_per_worker, seed=seed, resume=resume)
 
-    def show(report: IterationReport) -> bool:
-        remaining = ""
-        if report.max_minutes is not None:
-            remaining = f" | remaining {_fmt(report.max_minutes * 60 - report.elapsed_s)}"
-        elif report.max_episodes is not None and report.episodes:
-            per = report.elapsed_s / max(report.episodes, 1)
-            remaining = f" | remaining {_fmt(per * (report.max_episodes - report.episodes))}"
-        total = f"/{report.max_episodes}" if report.max_episodes is not None else ""
-        typer.echo(
-            f"\riteration {report.iteration} | episodes {report.episodes}{total} | mean reward {report.mean_reward:.1f}"
-            f" | mean progress {report.mean_progress:.1f}% | elapsed {_fmt(report.elapsed_s)}{remaining}",
-            err=True,
-        )
-        return True
+    # stderr, so stdout stays the model folder path alone; a terminal gets one redrawn bar line
+    show = ProgressDisplay(sys.stderr, shutil.get_terminal_size().columns)
 
     try:
         with _reward(reward_source) as reward_fn:
             trainer = Trainer(job, out, reward_fn, options)
-            trainer.run(show)
+            try:
+                trainer.run(show)
+            finally:
+                show.finish()
     except KeyboardInterrupt:
-        typer.echo("\ninterrupted: the last checkpoint is kept", err=True)
+        typer.echo("interrupted: the last checkpoint is kept", err=True)
     except RewardError as exc:
         line = f" (line {exc.line})" if exc.line is not None else ""
         raise _fail(f"reward function {exc.code}{line}: {exc.message}") from None
@@ -217,6 +205,9 @@ def evaluate_cmd(
     checkpoint: Annotated[str, typer.Option(help="last | best")] = "last",
     seed: Annotated[int, typer.Option()] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    video: Annotated[
+        Path | None, typer.Option("--video", help="Also record the run to this MP4 (camera view + track map).")
+    ] = None,
 ) -> None:
     """Evaluate a model folder: per-trial lap time, completion, status, off-track / crash / reset counts."""
     from trainer.checkpoint import ModelFolderError, load_checkpoint, read_model_folder
@@ -239,7 +230,14 @@ def evaluate_cmd(
             seed=seed,
         )
         policy = policy_from_state(load_checkpoint(folder.checkpoint_path(checkpoint)))
-        result = evaluate(policy, folder.metadata_raw, world, settings)
+        if video is None:
+            result = evaluate(policy, folder.metadata_raw, world, settings)
+        else:
+            # imported only here: the video library is loaded only when a video is asked for
+            from trainer.video import evaluate_with_video
+
+            result, frames = evaluate_with_video(policy, folder.metadata_raw, world, video, settings)
+            typer.echo(f"video: {video} ({frames} frames)", err=True)
     except (ModelFolderError, ConfigError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     result.write_metrics(model / "metrics" / "evaluation" / f"evaluation-{time.strftime('%Y%m%d%H%M%S')}.json")

@@ -48,17 +48,6 @@ from race_server.races.leaderboard import LeaderboardRow, build_leaderboard
 from race_server.races.ranking import Lap
 
 log = logging.getLogger("trackside.queue")
-import gc as _gc  # BENCHDIAG
-_gct: dict[str, float] = {}
-def _gccb(phase: str, info: dict[str, Any]) -> None:  # BENCHDIAG
-    if phase == "start":
-        _gct["t"] = time.perf_counter()
-    else:
-        d = (time.perf_counter() - _gct.get("t", 0)) * 1000
-        if d > 2:
-            with open("/tmp/gcdiag.log", "a") as f:
-                f.write(f"{time.time():.3f} gen{info['generation']} {d:.1f} ms collected {info['collected']}\n")
-_gc.callbacks.append(_gccb)
 
 Event = dict[str, Any]
 _LEASE_CLASS = 0x7472_6163  # "trac": advisory-lock namespace for race ownership
@@ -657,8 +646,6 @@ class QueueService:
             return [leaderboard_event(await leaderboard(conn, lr.race_id, lr.config))]
 
         await store(self.pool, self.bus, lr.race_id, [shaped], record)
-        with open("/tmp/gcdiag.log", "a") as f:  # BENCHDIAG
-            f.write(f"{event.get('emitted_at', 0):.3f} LAP emitted; stored at {time.time():.3f}\n")
 
     async def _checkered(self, lr: LiveRace, run: Run) -> None:
         async def completed(conn: asyncpg.Connection) -> list[Event]:
