@@ -33,6 +33,10 @@ class Settings:
     login_window_s: int = 300
     db_pool_max: int = 10
     run_migrations: bool = True
+    # Race rehearsal/test overrides; None leaves each race's own setting (and real time) in force.
+    race_realtime: bool | None = None
+    race_countdown_s: int | None = None
+    race_slot_s: float | None = None
     # training/evaluation job workers (trainer.service): how many jobs run at once; 0 disables
     run_workers: bool = True
     workers: int = 1
@@ -65,6 +69,19 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name}={raw!r} is not a boolean (allowed: true/false, 1/0, yes/no, on/off)")
+
+
+def _optional_float(env: Mapping[str, str], name: str, low: float, high: float) -> float | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number (allowed: {low:g}..{high:g})") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value:g} is out of range (allowed: {low:g}..{high:g})")
+    return value
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -130,6 +147,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_max_failures=_int(env, "TRACKSIDE_LOGIN_MAX_FAILURES", 5, 1, 1000),
         login_window_s=_int(env, "TRACKSIDE_LOGIN_WINDOW_S", 300, 1, 86400),
         db_pool_max=_int(env, "TRACKSIDE_DB_POOL_MAX", 10, 2, 200),
+        race_realtime=None if not env.get("TRACKSIDE_RACE_REALTIME") else _bool(env, "TRACKSIDE_RACE_REALTIME", True),
+        race_countdown_s=None
+        if not env.get("TRACKSIDE_RACE_COUNTDOWN_S")
+        else _int(env, "TRACKSIDE_RACE_COUNTDOWN_S", 10, 0, 60),
+        race_slot_s=_optional_float(env, "TRACKSIDE_RACE_SLOT_S", 1.0, 600.0),
         run_workers=_int(env, "TRACKSIDE_WORKERS", 1, 0, 64) > 0,
         workers=_int(env, "TRACKSIDE_WORKERS", 1, 0, 64),
     )

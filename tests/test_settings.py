@@ -23,6 +23,20 @@ def test_generated_secret_key_is_kept_private_and_stable(tmp_path: Path) -> None
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+def test_race_overrides_are_unset_unless_given(tmp_path: Path) -> None:
+    plain = load_settings({"TRACKSIDE_DATA_DIR": str(tmp_path)})
+    assert (plain.race_realtime, plain.race_countdown_s, plain.race_slot_s) == (None, None, None)
+    rehearsal = load_settings(
+        {
+            "TRACKSIDE_DATA_DIR": str(tmp_path),
+            "TRACKSIDE_RACE_REALTIME": "0",
+            "TRACKSIDE_RACE_COUNTDOWN_S": "3",
+            "TRACKSIDE_RACE_SLOT_S": "20",
+        }
+    )
+    assert (rehearsal.race_realtime, rehearsal.race_countdown_s, rehearsal.race_slot_s) == (False, 3, 20.0)
+
+
 def test_settings_are_frozen(tmp_path: Path) -> None:
     settings = load_settings({"TRACKSIDE_DATA_DIR": str(tmp_path)})
     with pytest.raises(AttributeError):
@@ -39,6 +53,9 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         ("TRACKSIDE_LOG_FORMAT", "xml", "TRACKSIDE_LOG_FORMAT='xml' is not allowed"),
         ("TRACKSIDE_SECURE_COOKIES", "maybe", "TRACKSIDE_SECURE_COOKIES='maybe' is not a boolean"),
         ("TRACKSIDE_SECRET_KEY", "short", "at least 32 characters"),
+        ("TRACKSIDE_RACE_SLOT_S", "0.5", "TRACKSIDE_RACE_SLOT_S=0.5 is out of range"),
+        ("TRACKSIDE_RACE_REALTIME", "perhaps", "TRACKSIDE_RACE_REALTIME='perhaps' is not a boolean"),
+        ("TRACKSIDE_RACE_COUNTDOWN_S", "99", "TRACKSIDE_RACE_COUNTDOWN_S=99 is out of range"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, name: str, value: str, message: str) -> None:

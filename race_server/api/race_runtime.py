@@ -2,17 +2,15 @@
 the classic evaluator, the websocket feeds and (``serve --demo``) the demo races.
 
 ``app.state.race_options`` may be set before start-up (tests, the demo, the benchmark); the
-environment can ask for simulators that run as fast as possible (``TRACKSIDE_RACE_REALTIME=0``,
-used by the crash-recovery test's server subprocess) and a shorter countdown
-(``TRACKSIDE_RACE_COUNTDOWN_S``) or slot (``TRACKSIDE_RACE_SLOT_S``).
+settings (``TRACKSIDE_RACE_REALTIME=0``, used by the crash-recovery test's server subprocess;
+``TRACKSIDE_RACE_COUNTDOWN_S``; ``TRACKSIDE_RACE_SLOT_S``) override them where given.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -20,6 +18,7 @@ from starlette.applications import Starlette
 from race_server.api.race_ws import Feeds
 from race_server.queue.evaluator import MAX_EVALUATION_S, Evaluator
 from race_server.queue.service import COUNTDOWN_S, HostFactory, QueueService, default_host_factory
+from race_server.settings import Settings
 
 log = logging.getLogger("trackside.races")
 
@@ -34,23 +33,19 @@ class RaceOptions:
     time_per_racer_s: float | None = None  # overrides every race's slot (tests, the benchmark)
 
 
-def options_from_env(base: RaceOptions) -> RaceOptions:
-    realtime = os.environ.get("TRACKSIDE_RACE_REALTIME")
-    countdown = os.environ.get("TRACKSIDE_RACE_COUNTDOWN_S")
-    slot = os.environ.get("TRACKSIDE_RACE_SLOT_S")
-    return RaceOptions(
-        realtime=base.realtime if realtime is None else realtime not in ("0", "false", "no"),
-        countdown_s=base.countdown_s if countdown is None else int(countdown),
-        evaluation_max_s=base.evaluation_max_s,
-        host_factory=base.host_factory,
-        demo=base.demo,
-        time_per_racer_s=base.time_per_racer_s if slot is None else float(slot),
+def options_with_overrides(base: RaceOptions, settings: Settings) -> RaceOptions:
+    """The settings' TRACKSIDE_RACE_* overrides, where given, win over the app's options."""
+    return replace(
+        base,
+        realtime=base.realtime if settings.race_realtime is None else settings.race_realtime,
+        countdown_s=base.countdown_s if settings.race_countdown_s is None else settings.race_countdown_s,
+        time_per_racer_s=base.time_per_racer_s if settings.race_slot_s is None else settings.race_slot_s,
     )
 
 
 async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> None:
     state = app.state
-    options = options_from_env(getattr(state, "race_options", RaceOptions()))
+    options = options_with_overrides(getattr(state, "race_options", RaceOptions()), state.settings)
     feeds = Feeds(state.bus, state.pool)
     stack.push_async_callback(feeds.close)
     state.race_feeds = feeds
