@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -66,6 +67,8 @@ def create_app(
             from race_server.api.race_runtime import start_races
 
             await start_races(app, stack, settings.data_dir)
+            # Start-up objects live for the whole process: keep them out of full GCs (150-230 ms pauses).
+            gc.freeze()
             log.info("trackside ready", extra={"embedded_db": settings.embedded_database, "bus": type(bus).__name__})
             yield
         log.info("trackside stopped")

@@ -3,7 +3,8 @@
 Per race a caller is its organizer (the organizer who created it), a racer (a member who joined
 by the invitation link and was not removed), a viewer (a server viewer token, or the race's own
 viewer token: read-only broadcast pages) — or has no access. Checked on every request and on every
-websocket command, so a removal or a rotated viewer token takes effect at once.
+websocket command, so a removal or a rotated viewer token takes effect at once; the one exception, a
+subscribed racer's ``speed_control`` (hot path), relies on removal closing that socket (4403) instead.
 """
 
 from __future__ import annotations

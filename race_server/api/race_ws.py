@@ -330,7 +330,11 @@ async def _handle(conn: Connection, raw: str | bytes, feeds: Feeds, app_state: A
     if wanted != race_id:
         error("wrong_race", f"this socket serves race {race_id}; open /ws/races/{wanted}")
         return
-    if not await _still_allowed(pool, conn, token):
+    # A subscribed racer's speed command skips the database: their membership is taken as cached for
+    # the socket's life, since a removal closes their subscribed sockets at once (Feed._revoke), and
+    # QueueService.set_speed checks "on track, during their run" in memory.
+    speed = isinstance(message, protocol.SpeedControl) and conn.subscribed and conn.access.role is RaceRole.RACER
+    if not speed and not await _still_allowed(pool, conn, token):
         conn.kick(auth.WS_FORBIDDEN, "your access to this race was withdrawn")
         return
     role = conn.access.role

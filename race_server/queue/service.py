@@ -52,6 +52,7 @@ log = logging.getLogger("trackside.queue")
 Event = dict[str, Any]
 _LEASE_CLASS = 0x7472_6163  # "trac": advisory-lock namespace for race ownership
 COUNTDOWN_S = 10
+TIMING_KINDS = ("sector", "penalty", "attempt_ended")  # host events stored as they are (no state change)
 
 
 def channel(race_id: int) -> str:
@@ -199,10 +200,12 @@ async def store(
     work: Callable[[asyncpg.Connection], Awaitable[Sequence[Event]]] | None = None,
 ) -> list[Event]:
     """Store events (plus those ``work`` returns, run in the same transaction), then publish them."""
-    async with pool.acquire() as conn, conn.transaction():
-        more = list(await work(conn)) if work is not None else []
-        stored = await race_events.append(conn, race_id, [*events, *more])
-    await publish(bus, race_id, stored)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            more = list(await work(conn)) if work is not None else []
+            stored = await race_events.append(conn, race_id, [*events, *more])
+        # Published before the connection goes back to the pool: its reset is one more round trip.
+        await publish(bus, race_id, stored)
     return stored
 
 
@@ -243,6 +246,7 @@ class LiveRace:
     telemetry_seq: int = 0
     traces: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     last_telemetry: dict[str, Any] | None = None
+    timing: list[Event] = field(default_factory=list)  # sector/penalty events not stored yet (see _on_host_event)
 
     def now(self) -> float:
         self.clock = max(self.clock, time.time())
@@ -378,7 +382,8 @@ class QueueService:
 
         async def mark(conn: asyncpg.Connection) -> list[Event]:
             await races.interrupt_open_runs(conn, lr.race_id, "interrupted")
-            return []
+            # The owner may have died between storing a lap and its leaderboard (see _lap).
+            return [leaderboard_event(await leaderboard(conn, lr.race_id, lr.config))]
 
         machine = lr.machine
         if machine.simulator in ("launching", "running"):
@@ -590,6 +595,18 @@ class QueueService:
             await self._telemetry(lr, event)
             return
         async with lr.lock:
+            if kind in TIMING_KINDS:
+                # Held back: the sector that ends a lap arrives in the same host batch as the lap, and
+                # goes into the lap's transaction so the lap does not wait behind one of its own.
+                # Otherwise stored before the next host event, or by this task, which cannot run
+                # before the pump has drained the host's batch (nothing in between suspends).
+                shaped = shape({**event, "race_id": lr.race_id})
+                if shaped is not None:
+                    lr.timing.append(shaped)
+                    self._spawn(lr, self._store_timing(lr), "timing")
+                return
+            if kind != "lap":
+                await self._flush_timing(lr)
             run = lr.machine.run
             same_run = run is not None and event.get("run_id") in (None, run.run_id)
             if kind == "countdown" and run is not None and same_run and run.phase == "countdown":
@@ -604,10 +621,6 @@ class QueueService:
                 await self._transition(lr, lambda m: m.tick(lr.at(run.go_at)), running)
             elif kind == "lap":
                 await self._lap(lr, event)
-            elif kind in ("sector", "penalty", "attempt_ended"):
-                shaped = shape({**event, "race_id": lr.race_id})
-                if shaped is not None:
-                    await store(self.pool, self.bus, lr.race_id, [shaped])
             elif kind == "run_end" and run is not None and same_run:
                 reason = str(event.get("reason", "time_up"))
                 if reason == "time_up":
@@ -623,6 +636,16 @@ class QueueService:
                     return []
 
                 await self._transition(lr, lambda m: m.simulator_failed(message, lr.now()), failed)
+
+    async def _store_timing(self, lr: LiveRace) -> None:
+        async with lr.lock:
+            await self._flush_timing(lr)
+
+    async def _flush_timing(self, lr: LiveRace) -> None:
+        """Store held-back timing events (caller holds ``lr.lock``)."""
+        if lr.timing:
+            held, lr.timing = lr.timing, []
+            await store(self.pool, self.bus, lr.race_id, held)
 
     async def _telemetry(self, lr: LiveRace, event: dict[str, Any]) -> None:
         shaped = shape({**event, "race_id": lr.race_id})
@@ -643,9 +666,19 @@ class QueueService:
 
         async def record(conn: asyncpg.Connection) -> list[Event]:
             await races.insert_lap(conn, lr.race_id, shaped)
+            return []
+
+        async def board(conn: asyncpg.Connection) -> list[Event]:
             return [leaderboard_event(await leaderboard(conn, lr.race_id, lr.config))]
 
-        await store(self.pool, self.bus, lr.race_id, [shaped], record)
+        # Two steps so spectators get the lap without waiting for the leaderboard's round trips.
+        # A crash between them loses nothing: the leaderboard is derived from the stored laps
+        # (snapshots rebuild it, and _recover publishes a fresh one for clients resuming from the log).
+        # The lap goes out before the sector that ended it (held back, see _on_host_event): every
+        # connection gets one frame per round of the fan-out, so the lap reaches all 500 a round earlier.
+        held, lr.timing = lr.timing, []
+        await store(self.pool, self.bus, lr.race_id, [shaped, *held], record)
+        await store(self.pool, self.bus, lr.race_id, [], board)
 
     async def _checkered(self, lr: LiveRace, run: Run) -> None:
         async def completed(conn: asyncpg.Connection) -> list[Event]:
