@@ -402,6 +402,7 @@ class Speed(_ServerMessage):
     type: Literal["speed"] = "speed"
     racer_id: Id
     multiplier: Annotated[float, Field(ge=SPEED_MIN, le=SPEED_MAX)]
+    applied_at: float | None = None  # wall clock (Unix s) when the simulator applied it
 
 
 ServerMessage: TypeAlias = (

@@ -60,7 +60,11 @@ class _Loop:
         self.realtime = realtime
         self.clock = TickClock(DT)
         self.pending_speed: list[tuple[int, float]] = []
+        self.deferred: list[tuple[str, int, Any]] = []  # commands that arrived mid-tick
+        self.tick_started = 0.0
         self.closing = False
+        if realtime:
+            self.session.between_substeps = self.between_substeps
 
     def send(self, op: str, req: int | None, payload: Any) -> None:
         self.conn.send((op, req, payload))
@@ -75,6 +79,9 @@ class _Loop:
                 self.tick()
 
     def wait_for_tick(self) -> None:
+        deferred, self.deferred = self.deferred, []
+        for message in deferred:
+            self.handle(message)
         if not self.realtime:
             while self.conn.poll(0) and self.session.running:
                 self.handle(self.conn.recv())
@@ -88,15 +95,45 @@ class _Loop:
             if self.conn.poll(max(remaining - SPIN_S, 0.0)):
                 self.handle(self.conn.recv())
 
+    def between_substeps(self, substep: int) -> None:
+        """Wait for physics sub-step ``substep`` of this tick to be due; a speed change that arrives
+        meanwhile applies from that sub-step on. Other commands wait for the end of the tick."""
+        due = self.tick_started + substep * DT / self.session.sim.config.substeps
+        while self.conn.poll(max(due - time.perf_counter(), 0.0)):
+            op, req, payload = self.conn.recv()
+            if op != "speed" or not self.session.running:
+                self.deferred.append((op, req, payload))
+                continue
+            applied_at = time.time()
+            events = self.session.set_multiplier(float(payload))
+            for event in events:
+                event["applied_at"] = applied_at
+            if events:
+                self.send("events", None, events)
+            self.send(
+                "ack",
+                req,
+                {
+                    "multiplier": float(payload),
+                    "step": None,
+                    "applied_mono": time.monotonic(),
+                    "applied_at": applied_at,
+                    "ticked": True,
+                },
+            )
+
     def tick(self) -> None:
         started = self.clock.mark() if self.realtime else 0.0
+        self.tick_started = started
         applied_at = time.monotonic()
         tick_at = time.time()
         late_ms = self.clock.lateness_ms[-1] if self.realtime else 0.0
         speed, self.pending_speed = self.pending_speed, []
         events: list[dict[str, Any]] = []
         for _, value in speed:
-            events += self.session.set_multiplier(value)
+            for event in self.session.set_multiplier(value):
+                event["applied_at"] = tick_at
+                events.append(event)
         events += self.session.tick()
         if events:
             _stamp(events, tick_at, late_ms)
@@ -105,7 +142,13 @@ class _Loop:
             self.send(
                 "ack",
                 req,
-                {"multiplier": value, "step": self.session.last_step, "applied_mono": applied_at, "ticked": True},
+                {
+                    "multiplier": value,
+                    "step": self.session.last_step,
+                    "applied_mono": applied_at,
+                    "applied_at": tick_at,
+                    "ticked": True,
+                },
             )
         if self.realtime:
             self.clock.done(started)

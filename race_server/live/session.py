@@ -18,7 +18,7 @@ Telemetry also carries ``host``: the policy's command and the applied command of
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,9 @@ class LiveSession:
         track_texture(self.sim.track)
         self.run: _Run | None = None
         self.last_step: int | None = None  # the run's step number if the last tick stepped the car
+        # Called before each later physics sub-step of a driving tick (the real-time host waits for
+        # the sub-step's moment there and applies speed control that arrived meanwhile).
+        self.between_substeps: Callable[[int], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -220,7 +223,14 @@ class LiveSession:
         before = {name: getattr(sim.metrics, name) for name, _ in _RESET_COUNTERS}
         progress_before = sim.progress.prev
         world_before = world.sim_time
-        outcome = sim.step(steering, speed)
+        hook = self.between_substeps
+
+        def speed_at(substep: int) -> float:
+            assert hook is not None
+            hook(substep)
+            return applied_speed(policy[1], run.multiplier)
+
+        outcome = sim.step(steering, speed, speed_at if hook is not None else None)
         run.steps += 1
         self.last_step = run.steps
         run.last_command = {"step": run.steps, "policy": list(policy), "applied": [steering, speed]}

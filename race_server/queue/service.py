@@ -540,12 +540,12 @@ class QueueService:
             raise QueueError("not_on_track", "Speed control is only for the racer on track, during their run.")
         applied = await lr.host.set_speed_multiplier(multiplier)
         lr.telemetry_seq += 1
-        await publish(
-            self.bus,
-            race_id,
-            [{"type": "speed", "racer_id": racer_id, "multiplier": applied, "race_id": race_id,
-              "id": f"speed-{lr.telemetry_seq}"}],
-        )  # fmt: skip
+        event: dict[str, Any] = {"type": "speed", "racer_id": racer_id, "multiplier": applied, "race_id": race_id,
+                                 "id": f"speed-{lr.telemetry_seq}"}  # fmt: skip
+        applied_at = getattr(lr.host, "last_speed_ack", {}).get("applied_at")  # test hosts may lack it
+        if isinstance(applied_at, float):
+            event["applied_at"] = applied_at
+        await publish(self.bus, race_id, [event])
         return applied
 
     # --- the simulator ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ a re-placement instead of the end of the episode.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,7 +266,9 @@ class Simulation:
         return outcome
 
     # -------------------------------------------------------------------- step
-    def step(self, steering_deg: float, speed: float) -> StepOutcome:
+    def step(
+        self, steering_deg: float, speed: float, speed_at: Callable[[int], float] | None = None
+    ) -> StepOutcome:
         world = self.world
         if world is None:
             raise RuntimeError("call reset() before step()")
@@ -278,7 +281,7 @@ class Simulation:
         if self.track_objects is not None:
             self.track_objects.advance(world.control_dt)
             world.set_objects(self.track_objects.boxes)
-        world.step(steering_deg, speed)
+        world.step(steering_deg, speed, speed_at)
         self.steps += 1
         moved = math.hypot(world.x - x0, world.y - y0)
         rx, ry = world.reference_point()

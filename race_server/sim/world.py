@@ -8,7 +8,7 @@ footprint and the DeepRacer reference point is ``REFERENCE_OFFSET`` metres ahead
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import mujoco
@@ -124,17 +124,31 @@ class World:
             d.mocap_quat[i, 0] = math.cos(b.yaw / 2.0)
             d.mocap_quat[i, 3] = math.sin(b.yaw / 2.0)
 
-    def step(self, steering_deg: float, speed: float) -> None:
-        """One control step: command steering (degrees, left positive) and wheel speed (m/s)."""
+    def step(
+        self, steering_deg: float, speed: float, speed_at: Callable[[int], float] | None = None
+    ) -> None:
+        """One control step: command steering (degrees, left positive) and wheel speed (m/s).
+
+        ``speed_at(i)``, when given, is asked for the wheel speed before each later physics sub-step:
+        a LIVE host paces the sub-steps in real time, so the racer's speed control reaches the wheels
+        within one sub-step instead of waiting for the next control step."""
         self.prev_reference = self.reference_point()
         steer = min(max(math.radians(steering_deg), -self._max_steer), self._max_steer)
-        omega = min(max(speed / self.spec.wheel_radius, -self._max_omega), self._max_omega)
         d = self.data
         d.ctrl[self._steer_ctrl] = steer
-        d.ctrl[self._drive_ctrl] = omega
-        mujoco.mj_step(self.model, d, nstep=self.substeps)
+        d.ctrl[self._drive_ctrl] = self._omega(speed)
+        if speed_at is None:
+            mujoco.mj_step(self.model, d, nstep=self.substeps)
+        else:
+            for substep in range(self.substeps):
+                if substep:
+                    d.ctrl[self._drive_ctrl] = self._omega(speed_at(substep))
+                mujoco.mj_step(self.model, d)
         self._pose = None
         self._control_steps += 1
+
+    def _omega(self, speed: float) -> float:
+        return min(max(speed / self.spec.wheel_radius, -self._max_omega), self._max_omega)
 
     # ---------------------------------------------------------------- accessors
     @property

@@ -111,3 +111,24 @@ def test_driving_into_a_box_stops_the_car_by_contact() -> None:
     assert touched
     assert world.x + CarSpec().length / 2.0 < face + 0.02  # no tunnelling through the box
     assert abs(world.speed) < 0.1  # wheels still spin at the command; the box holds the car
+
+
+def test_speed_between_substeps_reaches_the_wheels_within_the_step() -> None:
+    """The LIVE host's speed control: a change asked for mid-step acts from that sub-step on."""
+    plain, hooked, changed = World(), World(), World()
+    for world in (plain, hooked, changed):
+        world.reset(0.0, 0.0, 0.0)
+        for _ in range(15):
+            world.step(0.0, 1.0)
+    asked: list[int] = []
+
+    def same(substep: int) -> float:
+        asked.append(substep)
+        return 1.0
+
+    plain.step(0.0, 1.0)
+    hooked.step(0.0, 1.0, same)
+    assert asked == list(range(1, hooked.substeps))
+    assert hooked.pose() == plain.pose() and hooked.speed == plain.speed  # bit-identical when unchanged
+    changed.step(0.0, 1.0, lambda substep: 1.0 if substep < hooked.substeps // 2 else 3.0)
+    assert changed.speed > plain.speed + 0.05  # the faster command already pulled within this step
