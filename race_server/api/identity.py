@@ -85,9 +85,16 @@ async def login(request: Request) -> Response:
         request.app.state.metrics.login_failures.inc()
         raise ApiError(401, "bad_credentials", "wrong email or password")
     await users.clear_login_failures(pool, email)
-    secret = auth.new_secret("tss")
-    await sessions.create(pool, user.id, auth.digest(secret), settings.session_max_age_s)
     response = JSONResponse({"id": user.id, "email": user.email, "alias": user.alias, "role": user.role})
+    await start_session(request, user.id, response)
+    return response
+
+
+async def start_session(request: Request, user_id: int, response: Response) -> None:
+    """Sign the user in on this browser: a new session row and its signed HttpOnly cookie."""
+    settings = request.app.state.settings
+    secret = auth.new_secret("tss")
+    await sessions.create(request.app.state.pool, user_id, auth.digest(secret), settings.session_max_age_s)
     response.set_cookie(
         auth.SESSION_COOKIE,
         request.app.state.signer.sign(secret).decode(),
@@ -97,7 +104,6 @@ async def login(request: Request) -> Response:
         secure=settings.secure_cookies,
         path="/",
     )
-    return response
 
 
 # Verifying against a dummy hash when the email is unknown keeps response times equal, so login

@@ -22,11 +22,11 @@ from starlette.routing import BaseRoute, Route
 
 from race_server import auth
 from race_server.api.errors import ApiError, field, json_body
-from race_server.api.identity import _validate_alias, _validate_credentials
+from race_server.api.identity import _validate_alias, _validate_credentials, start_session
 from race_server.api.models import model_store
 from race_server.api.race_access import RaceAccess, RaceRole, race_access
 from race_server.auth import AuthError, Role, principal_of, requires
-from race_server.db import races, sessions, users
+from race_server.db import races, users
 from race_server.queue import service
 from race_server.queue.run_logs import METRICS, SIMTRACE
 from race_server.races.config import RaceConfigError, parse_race_config
@@ -177,19 +177,8 @@ async def join(request: Request) -> Response:
         except users.DuplicateUser as error:
             raise ApiError(409, "conflict", f"{error}; sign in first, then open the link again") from None
         await races.add_member(conn, race.id, user.id)
-    settings = request.app.state.settings
-    secret = auth.new_secret("tss")
-    await sessions.create(pool, user.id, auth.digest(secret), settings.session_max_age_s)
     response = JSONResponse({"race_id": race.id, "user_id": user.id, "alias": user.alias}, status_code=201)
-    response.set_cookie(
-        auth.SESSION_COOKIE,
-        request.app.state.signer.sign(secret).decode(),
-        max_age=settings.session_max_age_s,
-        httponly=True,
-        samesite="lax",
-        secure=settings.secure_cookies,
-        path="/",
-    )
+    await start_session(request, user.id, response)
     return response
 
 

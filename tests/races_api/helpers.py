@@ -11,31 +11,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from race_server import auth
-from race_server.db import users
-from race_server.settings import Settings
 from tests.conftest import LiveServer
+from tests.helpers import PASSWORD as PASSWORD  # re-exported for the race tests
+from tests.helpers import make_user as make_user
 
-PASSWORD = "correct horse battery"
 TRACK = "Bowtie_track"  # 17 m: laps of ~9 s for the reference driver
-
-
-async def make_user(settings: Settings, role: str, email: str, alias: str | None = None) -> int:
-    assert settings.database_url is not None
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        user = await users.create(
-            conn, role=role, email=email, password_hash=await auth.hash_password(PASSWORD), alias=alias
-        )
-    finally:
-        await conn.close()
-    return user.id
 
 
 async def login(server: LiveServer, email: str) -> httpx.AsyncClient:
