@@ -10,6 +10,7 @@ from race_server import auth
 from race_server.db import users
 from race_server.db.migrate import migrate
 from race_server.models.store import ModelStore
+from tests.conftest import LiveServer
 
 
 @pytest.fixture
@@ -34,3 +35,9 @@ async def owner(pool: asyncpg.Pool) -> int:
 @pytest.fixture
 def store(pool: asyncpg.Pool, tmp_path: Path) -> ModelStore:
     return ModelStore(pool, tmp_path / "data")
+
+
+@pytest.fixture
+def server(live_server: LiveServer) -> LiveServer:
+    """The real server (the model routes are part of the app)."""
+    return live_server

@@ -15,24 +15,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from race_server.api import models as models_api
 from race_server.models.car import load_policy
 from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import login, make_user
 from tests.models.builders import tar_folder, write_trackside_folder
 from tests.models.test_hostile_archives import hostile_base, mutate, small_folder
-
-
-@pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[LiveServer]:
-    live = LiveServer(settings, bus_prefix=f"test-{uuid.uuid4().hex[:8]}:")
-    live.app.router.routes.extend(models_api.routes)
-    await live.start()
-    try:
-        yield live
-    finally:
-        await live.stop()
 
 
 @pytest.fixture

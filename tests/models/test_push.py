@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from race_server.api import models as models_api
 from race_server.models.cli import model_app
 from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import api_token, make_user
 from tests.models.builders import write_trackside_folder
-
-
-@pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[LiveServer]:
-    live = LiveServer(settings, bus_prefix=f"test-{uuid.uuid4().hex[:8]}:")
-    live.app.router.routes.extend(models_api.routes)
-    await live.start()
-    try:
-        yield live
-    finally:
-        await live.stop()
 
 
 @pytest.fixture
