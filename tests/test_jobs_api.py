@@ -17,17 +17,9 @@ from race_server import auth
 from race_server.db import users
 from race_server.settings import Settings
 from tests.conftest import LiveServer
+from tests.trainer.test_service import TINY
 
 PASSWORD = "correct horse battery"
-REWARD = "def reward_function(params):\n    return 1.0\n"
-TINY: dict[str, Any] = {
-    "kind": "training",
-    "name": "tiny",
-    "reward_function": REWARD,
-    "hyperparameters": {"num_episodes_between_training": 5, "batch_size": 32, "num_epochs": 3},
-    "stop": {"max_episodes": 2},
-    "options": {"workers": 0, "envs_per_worker": 1},
-}
 
 
 @pytest.fixture

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from race_server.sim.bench import pure_pursuit
 from race_server.sim.episode import EpisodeConfig, Simulation, StepOutcome
 from race_server.sim.objects import ObjectsConfig
+from tests.sim.driving import steer_along_lane
 
 
 def _drive(sim: Simulation, speed: float = 1.5) -> StepOutcome:
@@ -108,13 +107,7 @@ def test_crash_is_checked_before_off_track() -> None:
     sim.reset()
     lateral = sim.track.lane_lateral("inside")
     for _ in range(100):
-        world = sim.world
-        assert world is not None
-        pos = sim.track.locate(world.x, world.y)
-        tx, ty, _ = sim.track.pose_at(pos.projection_distance + 0.5, lateral)
-        alpha = math.atan2(ty - world.y, tx - world.x) - world.yaw
-        alpha = (alpha + math.pi) % (2 * math.pi) - math.pi
-        out = sim.step(max(-30.0, min(30.0, math.degrees(alpha))), 1.0)
+        out = sim.step(steer_along_lane(sim, lateral), 1.0)
         if out.terminated:
             break
     assert out.status == "crashed"
@@ -169,13 +162,7 @@ def test_evaluation_static_crash_puts_the_car_behind_the_box_in_the_other_lane()
     sim.reset()
     lateral = sim.track.lane_lateral("outside")
     for _ in range(200):
-        world = sim.world
-        assert world is not None
-        pos = sim.track.locate(world.x, world.y)
-        tx, ty, _ = sim.track.pose_at(pos.projection_distance + 0.5, lateral)
-        alpha = math.atan2(ty - world.y, tx - world.x) - world.yaw
-        alpha = (alpha + math.pi) % (2 * math.pi) - math.pi
-        out = sim.step(max(-30.0, min(30.0, math.degrees(alpha))), 1.0)
+        out = sim.step(steer_along_lane(sim, lateral), 1.0)
         if out.status != "in_progress":
             break
     assert out.status == "pause" and out.pause_duration == 5.0

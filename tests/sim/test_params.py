@@ -20,6 +20,7 @@ from race_server.sim.params import (
     rectangles_overlap,
 )
 from race_server.sim.world import box_corners
+from tests.sim.driving import steer_along_lane
 
 GUIDE_KEYS = {
     "all_wheels_on_track", "x", "y", "closest_objects", "closest_waypoints", "distance_from_center",
@@ -177,14 +178,7 @@ def test_crash_into_a_box_sets_is_crashed() -> None:
     sim.reset()
     box_lateral = sim.track.lane_lateral("inside")
     for _ in range(200):
-        world = sim.world
-        assert world is not None
-        pos = sim.track.locate(world.x, world.y)
-        # aim along the lane the box sits in
-        tx, ty, _ = sim.track.pose_at(pos.projection_distance + 0.5, box_lateral)
-        alpha = math.atan2(ty - world.y, tx - world.x) - world.yaw
-        alpha = (alpha + math.pi) % (2 * math.pi) - math.pi
-        out = sim.step(max(-30.0, min(30.0, math.degrees(alpha))), 1.0)
+        out = sim.step(steer_along_lane(sim, box_lateral), 1.0)
         if out.terminated:
             break
     assert out.status == "crashed"
