@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -84,7 +85,7 @@ class RaceHost:
         parent, child = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(
             target=child_main,
-            args=(child, self.race_id, route_id, reverse, self.n_sectors, list(laps), self.realtime),
+            args=(child, self.race_id, route_id, reverse, self.n_sectors, list(laps), self.realtime, os.getpid()),
             name=f"racehost-{self.race_id}",
             daemon=True,
         )
