@@ -50,9 +50,9 @@ def alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its (new) parent's wait() is missing
 
 
-async def until(condition: object, timeout: float, what: str) -> None:
+async def until(condition: object, within_s: float, what: str) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within_s
     while not condition():  # type: ignore[operator]
         # Other processes' state: there is no event to await, so a bounded poll.
         assert loop.time() < deadline, what
@@ -102,8 +102,10 @@ async def test_sigkill_mid_live_run_and_mid_training_leaves_no_process(
             assert loop.time() < deadline, "the training job did not start"
             await asyncio.sleep(0.2)
         # The job's own rollout worker: a grandchild of the server.
-        await until(lambda: sum("multiprocessing" in c for c in descendants(first.process.pid).values()) >= 4,
-                    90, f"expected simulator, evaluator, job and rollout worker: {descendants(first.process.pid)}")  # fmt: skip
+        def spawned() -> int:
+            return sum("multiprocessing" in command for command in descendants(first.process.pid).values())
+
+        await until(lambda: spawned() >= 4, 90, "expected the simulator, evaluator, job and rollout worker")
 
     left = descendants(first.process.pid)
     first.kill()
