@@ -65,8 +65,7 @@ def evaluate_run(spec: Any, min_laps: int, max_s: float = MAX_EVALUATION_S) -> E
                 outcome.message = str(event.get("message", ""))
                 return outcome
         laps = [
-            Lap(spec.racer_id, spec.run_id, e["lap"], e["time_ms"], e["valid"], float(e["order"]))
-            for e in outcome.laps
+            Lap(spec.racer_id, spec.run_id, e["lap"], e["time_ms"], e["valid"], float(e["order"])) for e in outcome.laps
         ]
         if laps and best_window(laps, "best_lap", min_laps) is not None:
             outcome.reason = "completed"
@@ -106,7 +105,9 @@ class Evaluator:
 
     async def start(self) -> None:
         self._executor = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
             initargs=(os.getpid(),),
         )
         self._task = asyncio.create_task(self._loop(), name="classic-evaluator")
