@@ -154,10 +154,12 @@ async def until_stored(lr: LiveRace, attempt: Callable[[], Awaitable[None]], *, 
                 log.warning("race %s: database unavailable, holding its events until it is back: %s",
                             lr.race_id, error)  # fmt: skip
             lr.degraded = str(error)
+            lr.outage.set()
             await asyncio.sleep(backoff)  # nothing to await: the database gives no signal when it is back
             backoff = min(backoff * 2, max_backoff_s)
             continue
         if lr.degraded is not None:
             log.warning("race %s: database back, stored what was held", lr.race_id)
             lr.degraded = None
+            lr.outage.clear()
         return

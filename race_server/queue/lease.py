@@ -30,7 +30,7 @@ class RaceLeases:
 
     @property
     def connected(self) -> bool:
-        return self._conn is not None and not self._conn.is_closed()
+        return self._conn is not None and not _closed(self._conn)
 
     async def acquire(self, race_id: int) -> bool:
         async with self._lock:
@@ -72,7 +72,7 @@ class RaceLeases:
             await self._release_if_idle()
 
     async def _connection(self) -> asyncpg.Connection:
-        if self._conn is not None and self._conn.is_closed():
+        if self._conn is not None and _closed(self._conn):
             await self._drop()
         if self._conn is None:
             self._conn = await self.pool.acquire()
@@ -88,3 +88,10 @@ class RaceLeases:
             # Unlocks whatever is still locked: a pooled connection's reset runs pg_advisory_unlock_all.
             with contextlib.suppress(Exception):
                 await self.pool.release(conn)
+
+
+def _closed(conn: asyncpg.Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True  # the pool took back a connection the server dropped

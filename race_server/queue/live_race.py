@@ -31,6 +31,7 @@ class LiveRace:
     timing: list[Event] = field(default_factory=list)
     # Set while the database is unreachable and host events wait to be stored (see HostAdapter).
     degraded: str | None = None
+    outage: asyncio.Event = field(default_factory=asyncio.Event)  # set while ``degraded`` is
 
     def now(self) -> float:
         self.clock = max(self.clock, time.time())

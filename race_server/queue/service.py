@@ -168,15 +168,19 @@ class QueueService:
         races another process took meanwhile (it runs them now)."""
         while True:
             await asyncio.sleep(LEASE_CHECK_S)
-            if self.leases.held and not self.leases.connected:
-                try:
-                    lost = await self.leases.renew()
-                except Exception as error:  # still down: try again at the next check
-                    log.debug("race leases not renewed yet: %s", error)
-                    continue
-                for race_id in lost:
-                    log.warning("race %s: another server process took it over during the outage", race_id)
-                    await self.release(race_id)
+            await self.check_leases()
+
+    async def check_leases(self) -> None:
+        if not self.leases.held or self.leases.connected:
+            return
+        try:
+            lost = await self.leases.renew()
+        except Exception as error:  # still down: try again at the next check
+            log.debug("race leases not renewed yet: %s", error)
+            return
+        for race_id in lost:
+            log.warning("race %s: another server process took it over during the outage", race_id)
+            await self.release(race_id)
 
     def degraded(self) -> dict[int, str]:
         """Races waiting for the database to store their events, with the reason."""
