@@ -92,6 +92,6 @@ class RaceLeases:
 
 def _closed(conn: asyncpg.Connection) -> bool:
     try:
-        return conn.is_closed()
+        return bool(conn.is_closed())
     except asyncpg.InterfaceError:
         return True  # the pool took back a connection the server dropped
