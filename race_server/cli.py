@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from race_server.cli_outcome import EXIT_USAGE, fail, run_json, wants_json
 from race_server.models.cli import model_app
 from race_server.settings import Settings, SettingsError, load_settings
 from trainer.cli import register as register_trainer_commands
@@ -35,26 +36,34 @@ register_trainer_commands(app, bench_app)
 T = TypeVar("T")
 
 
-def _settings() -> Settings:
+def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except SettingsError as error:
-        typer.echo(f"configuration error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise fail("CONFIGURATION_ERROR", f"configuration error: {error}", exit_code=EXIT_USAGE) from None
+
+
+@contextlib.contextmanager
+def database_failures() -> Iterator[None]:
+    """The database not starting, not reachable or not migrating is a failure of the run, not a traceback."""
+    import asyncpg
+
+    from race_server.db.embedded import EmbeddedPostgresError
+    from race_server.db.migrate import MigrationError
+
+    try:
+        yield
+    except (MigrationError, EmbeddedPostgresError, OSError, asyncpg.PostgresError) as error:
+        raise fail("DATABASE_ERROR", str(error)) from None
 
 
 def _run(make: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
-    from race_server.db.embedded import EmbeddedPostgresError
-    from race_server.db.migrate import MigrationError
     from race_server.logs import configure_logging
 
-    settings = _settings()
+    settings = settings_or_exit()
     configure_logging("warning", "text")
-    try:
+    with database_failures():
         return asyncio.run(make(settings))
-    except (MigrationError, EmbeddedPostgresError, OSError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
 
 
 def _graceful_server_class() -> type:
@@ -88,7 +97,7 @@ def serve(
     from race_server.app import create_app
     from race_server.logs import configure_logging
 
-    settings = _settings()
+    settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
     application = create_app(settings)
     if demo:
@@ -161,8 +170,7 @@ def create_organizer(
     try:
         auth.validate_password(secret)
     except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise fail("BAD_PASSWORD", str(error), exit_code=EXIT_USAGE, field="password") from None
 
     async def work(conn: asyncpg.Connection) -> int:
         await migrate(conn)
@@ -170,8 +178,7 @@ def create_organizer(
         try:
             user = await users.create(conn, role="organizer", email=email, password_hash=password_hash, alias=None)
         except users.DuplicateUser as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1) from None
+            raise fail("DUPLICATE_USER", str(error), field="email") from None
         return user.id
 
     user_id = _run(lambda s: _with_connection(s, work))
@@ -203,7 +210,10 @@ def bench_race(
 
 
 def main() -> None:
-    app()
+    argv = sys.argv[1:]
+    if wants_json(argv):
+        sys.exit(run_json(typer.main.get_command(app), argv, prog_name="trackside"))
+    app(prog_name="trackside")
 
 
 if __name__ == "__main__":
