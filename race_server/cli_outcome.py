@@ -88,7 +88,7 @@ def run_json(command: Any, argv: list[str], prog_name: str) -> int:
     use_json(True)
     try:
         result = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
-    except Exception as error:  # noqa: BLE001 - the JSON promise covers every outcome
+    except Exception as error:  # the JSON promise covers every outcome, the unexpected too
         kinds = _kinds(error)
         if "Abort" in kinds:
             emit(False, [problem("ABORTED", "aborted (a confirmation was declined or stdin closed)")])

@@ -383,4 +383,3 @@ def push_cmd(
         result = {"ok": False, "errors": [{"code": str(response.status_code), "message": response.text[:300]}]}
     _print_result(result, False)
     raise typer.Exit(0 if result.get("ok") else 1)
-
