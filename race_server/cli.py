@@ -66,18 +66,38 @@ def _run(make: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(make(settings))
 
 
-def _graceful_server_class() -> type:
+def _graceful_server_class(log_format: str, app_state: Any) -> type:
     import uvicorn
 
     class GracefulServer(uvicorn.Server):
         """uvicorn re-raises the stop signal after a graceful shutdown, so Ctrl-C would end
-        `make run` with "Error 130"; once the shutdown completed cleanly that is noise."""
+        `make run` with "Error 130"; once the shutdown completed cleanly that is noise.
+        Once started it greets the person at the terminal with the addresses to open."""
+
+        banner: asyncio.Task[None] | None = None
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             with super().capture_signals():
                 yield
                 self._captured_signals.clear()
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.started or self.should_exit:
+                return
+            from race_server.banner import announce
+
+            bound = [s.getsockname() for server in self.servers for s in server.sockets]
+            port = int(bound[0][1]) if bound else self.config.port
+            self.banner = asyncio.create_task(announce(app_state, self.config.host, port, log_format), name="banner")
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            if self.banner is not None:
+                self.banner.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self.banner
+            await super().shutdown(sockets=sockets)
 
     return GracefulServer
 
@@ -98,7 +118,7 @@ def serve(
     from race_server.logs import configure_logging
 
     settings = settings_or_exit()
-    configure_logging(settings.log_level, settings.log_format)
+    log_format = configure_logging(settings.log_level, settings.log_format)
     application = create_app(settings)
     if demo:
         from race_server.api.race_runtime import RaceOptions
@@ -116,7 +136,7 @@ def serve(
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
     )
-    server = _graceful_server_class()(config)
+    server = _graceful_server_class(log_format, application.state)(config)
     server.run()
     if not server.started:
         sys.exit(1)

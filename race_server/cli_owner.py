@@ -29,20 +29,26 @@ async def ensure_local_owner(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT id FROM users WHERE lower(email) = lower($1)", LOCAL_OWNER_EMAIL))
 
 
+_PEOPLE = "role = 'organizer' AND lower(email) <> lower($1) AND email NOT ILIKE $2"
+
+
+async def organizer_accounts(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 2) -> list[int]:
+    """Organizers a person signs in as: neither the local owner nor the demo's accounts."""
+    rows = await conn.fetch(
+        f"SELECT id FROM users WHERE {_PEOPLE} ORDER BY id LIMIT $3", LOCAL_OWNER_EMAIL, f"%@{DEMO_EMAIL_DOMAIN}", limit
+    )
+    return [int(row["id"]) for row in rows]
+
+
 async def resolve_owner(conn: asyncpg.Connection, email: str | None) -> int:
     if email is not None:
         found = await conn.fetchval("SELECT id FROM users WHERE lower(email) = lower($1)", email)
         if found is None:
             raise fail("UNKNOWN_OWNER", f"no user {email}", exit_code=EXIT_USAGE, field="owner")
         return int(found)
-    organizers = await conn.fetch(
-        "SELECT id FROM users WHERE role = 'organizer' AND lower(email) <> lower($1) AND email NOT ILIKE $2 "
-        "ORDER BY id LIMIT 2",
-        LOCAL_OWNER_EMAIL,
-        f"%@{DEMO_EMAIL_DOMAIN}",
-    )
+    organizers = await organizer_accounts(conn)
     if len(organizers) == 1:
-        return int(organizers[0]["id"])
+        return organizers[0]
     if not organizers:
         return await ensure_local_owner(conn)
     raise fail(
