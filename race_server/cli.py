@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from race_server.bench.cli import bench_app
 from race_server.cli_outcome import EXIT_USAGE, fail, run_json, wants_json
 from race_server.models.cli import model_app
 from race_server.settings import Settings, SettingsError, load_settings
@@ -25,13 +25,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema: apply and inspect migrations.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administration: accounts that cannot be created from the web.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks that print one JSON object.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(bench_app, name="bench")
 app.add_typer(reward_app, name="reward")
 app.add_typer(model_app, name="model")
-register_trainer_commands(app, bench_app)
+register_trainer_commands(app)
 
 T = TypeVar("T")
 
@@ -203,30 +202,6 @@ def create_organizer(
 
     user_id = _run(lambda s: _with_connection(s, work))
     typer.echo(f"organizer {email} created (id {user_id})")
-
-
-@bench_app.command("sim")
-def bench_sim(
-    seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 3.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the only format).")] = True,
-) -> None:
-    """Simulator speed: env steps/s (camera, lidar+stereo), physics steps/s, camera fps, RSS."""
-    from race_server.sim.bench import run_sim_benchmark
-
-    typer.echo(json.dumps(run_sim_benchmark(seconds)))
-
-
-@bench_app.command("race")
-def bench_race(
-    ws_clients: Annotated[int, typer.Option("--ws-clients", help="Spectator websockets on the race.")] = 500,
-    seconds: Annotated[float, typer.Option(help="Seconds measured (after the run has warmed up).")] = 60.0,
-    training: Annotated[bool, typer.Option("--training/--no-training", help="Run a training job alongside.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the only format).")] = True,
-) -> None:
-    """A LIVE race on a real server subprocess: lap fan-out, speed control, tick jitter, server CPU."""
-    from race_server.bench_race import run_race_benchmark_full
-
-    typer.echo(json.dumps(run_race_benchmark_full(ws_clients, seconds, training)))
 
 
 def main() -> None:

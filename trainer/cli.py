@@ -1,4 +1,4 @@
-"""``trackside train``, ``trackside evaluate`` and ``trackside bench train`` (wired in by race_server.cli)."""
+"""``trackside train`` and ``trackside evaluate`` (wired in by race_server.cli)."""
 
 from __future__ import annotations
 
@@ -279,19 +279,6 @@ def evaluate_cmd(
         )
 
 
-def bench_train(
-    max_minutes: Annotated[float, typer.Option(help="Give up after this many minutes.")] = 60.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
-) -> None:
-    """Train the default model on reinvent_base until it completes 3 of 3 evaluation laps."""
-    from trainer.bench import run_train_benchmark
-
-    result = run_train_benchmark(max_minutes, log=None if as_json else (lambda s: typer.echo(s, err=True)))
-    typer.echo(json.dumps(result))
-    sys.stdout.flush()
-
-
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate_cmd)
-    bench_app.command("train")(bench_train)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from race_server.bench_race import run_race_benchmark_full
+from race_server.bench.race import run_race_benchmark_full
 
 FIGURES = ("lap_event_fanout_p99_ms", "speed_control_apply_p99_ms", "tick_jitter_p99_ms", "server_cpu_pct")
 
