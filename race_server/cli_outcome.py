@@ -22,13 +22,13 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-# One CLI invocation per process: main() (or a command's own --json flag) decides the format once.
+# main() (for usage errors) and each command's own --json flag set the format of the run.
 _json_mode = False
 
 
 def use_json(enabled: bool) -> None:
     global _json_mode
-    _json_mode = _json_mode or enabled
+    _json_mode = enabled
 
 
 def json_mode() -> bool:
