@@ -44,7 +44,8 @@ def settings_or_exit() -> Settings:
 
 @contextlib.contextmanager
 def database_failures() -> Iterator[None]:
-    """The database not starting, not reachable or not migrating is a failure of the run, not a traceback."""
+    """The database not starting, not reachable or not migrating, or a file that cannot be read or
+    written, is a failure of the run with its own code, not a traceback."""
     import asyncpg
 
     from race_server.db.embedded import EmbeddedPostgresError
@@ -52,8 +53,12 @@ def database_failures() -> Iterator[None]:
 
     try:
         yield
-    except (MigrationError, EmbeddedPostgresError, OSError, asyncpg.PostgresError) as error:
-        raise fail("DATABASE_ERROR", str(error)) from None
+    except (MigrationError, EmbeddedPostgresError, ConnectionError, TimeoutError, asyncpg.PostgresError) as error:
+        raise fail("DATABASE_ERROR", f"database: {error}") from None
+    except OSError as error:
+        if error.filename is None:  # asyncpg's "Multiple exceptions" when every address refused
+            raise fail("DATABASE_ERROR", f"database: {error}") from None
+        raise fail("IO_ERROR", str(error), file=str(error.filename)) from None
 
 
 def _run(make: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:

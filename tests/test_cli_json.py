@@ -96,6 +96,23 @@ def test_a_bad_setting_is_one_json_object(data_dir: Path) -> None:
     assert "TRACKSIDE_PORT" in body["errors"][0]["message"]
 
 
+def test_an_unreachable_database_is_one_json_object(data_dir: Path) -> None:
+    result = trackside(data_dir, "model", "list", "--json", database_url="postgresql://postgres@127.0.0.1:1/none")
+    body = one_object(result)
+    assert result.returncode == 1 and [e["code"] for e in body["errors"]] == ["DATABASE_ERROR"]
+
+
+def test_an_unwritable_export_target_is_one_json_object(settings: Settings, tmp_path: Path) -> None:
+    folder = write_trackside_folder(tmp_path / "m")
+    url = settings.database_url
+    assert one_object(trackside(settings.data_dir, "model", "import", str(folder), "--json", database_url=url))["ok"]
+    target = tmp_path / "missing-folder" / "out.tar.gz"
+    result = trackside(settings.data_dir, "model", "export", "m", "-o", str(target), "--json", database_url=url)
+    body = one_object(result)
+    assert result.returncode == 1 and body["errors"][0]["code"] == "IO_ERROR"
+    assert body["errors"][0]["file"] == str(target)
+
+
 def test_without_json_errors_are_text_on_stderr(data_dir: Path) -> None:
     result = trackside(data_dir, "model", "import", "/nonexistent")
     assert result.returncode == 1 and result.stdout == ""
