@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,13 +46,17 @@ def one_object(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "data"
+def data_dir() -> Iterator[Path]:
+    # Outside pytest's base temp: a concurrent pytest session resets /tmp/pytest-of-<user> to 0700,
+    # which locks the embedded PostgreSQL's service user out of a data dir below it.
+    root = Path(tempfile.mkdtemp(prefix="trackside-cli-test-"))
+    directory = root / "data"
     yield directory
     # A CLI run stops the embedded PostgreSQL it started; one a failed run left must not outlive the test.
     orphan = EmbeddedPostgres(directory)._orphan_pid()
     if orphan is not None:
         os.kill(orphan, signal.SIGKILL)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_import_on_a_new_data_dir_needs_no_account(data_dir: Path, tmp_path: Path) -> None:
