@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from race_server.bench.cli import bench_app
+from race_server.cli_outcome import EXIT_USAGE, fail, run_json, wants_json
 from race_server.models.cli import model_app
 from race_server.settings import Settings, SettingsError, load_settings
 from trainer.cli import register as register_trainer_commands
@@ -24,51 +25,83 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema: apply and inspect migrations.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administration: accounts that cannot be created from the web.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks that print one JSON object.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(bench_app, name="bench")
 app.add_typer(reward_app, name="reward")
 app.add_typer(model_app, name="model")
-register_trainer_commands(app, bench_app)
+register_trainer_commands(app)
 
 T = TypeVar("T")
 
 
-def _settings() -> Settings:
+def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except SettingsError as error:
-        typer.echo(f"configuration error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise fail("CONFIGURATION_ERROR", f"configuration error: {error}", exit_code=EXIT_USAGE) from None
+
+
+@contextlib.contextmanager
+def database_failures() -> Iterator[None]:
+    """The database not starting, not reachable or not migrating, or a file that cannot be read or
+    written, is a failure of the run with its own code, not a traceback."""
+    import asyncpg
+
+    from race_server.db.embedded import EmbeddedPostgresError
+    from race_server.db.migrate import MigrationError
+
+    try:
+        yield
+    except (MigrationError, EmbeddedPostgresError, ConnectionError, TimeoutError, asyncpg.PostgresError) as error:
+        raise fail("DATABASE_ERROR", f"database: {error}") from None
+    except OSError as error:
+        if error.filename is None:  # asyncpg's "Multiple exceptions" when every address refused
+            raise fail("DATABASE_ERROR", f"database: {error}") from None
+        raise fail("IO_ERROR", str(error), file=str(error.filename)) from None
 
 
 def _run(make: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
-    from race_server.db.embedded import EmbeddedPostgresError
-    from race_server.db.migrate import MigrationError
     from race_server.logs import configure_logging
 
-    settings = _settings()
+    settings = settings_or_exit()
     configure_logging("warning", "text")
-    try:
+    with database_failures():
         return asyncio.run(make(settings))
-    except (MigrationError, EmbeddedPostgresError, OSError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
 
 
-def _graceful_server_class() -> type:
+def _graceful_server_class(log_format: str, app_state: Any) -> type:
     import uvicorn
 
     class GracefulServer(uvicorn.Server):
         """uvicorn re-raises the stop signal after a graceful shutdown, so Ctrl-C would end
-        `make run` with "Error 130"; once the shutdown completed cleanly that is noise."""
+        `make run` with "Error 130"; once the shutdown completed cleanly that is noise.
+        Once started it greets the person at the terminal with the addresses to open."""
+
+        banner: asyncio.Task[None] | None = None
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             with super().capture_signals():
                 yield
                 self._captured_signals.clear()
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.started or self.should_exit:
+                return
+            from race_server.banner import announce
+
+            bound = [s.getsockname() for server in self.servers for s in server.sockets]
+            port = int(bound[0][1]) if bound else self.config.port
+            self.banner = asyncio.create_task(announce(app_state, self.config.host, port, log_format), name="banner")
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            if self.banner is not None:
+                self.banner.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self.banner
+            await super().shutdown(sockets=sockets)
 
     return GracefulServer
 
@@ -88,8 +121,8 @@ def serve(
     from race_server.app import create_app
     from race_server.logs import configure_logging
 
-    settings = _settings()
-    configure_logging(settings.log_level, settings.log_format)
+    settings = settings_or_exit()
+    log_format = configure_logging(settings.log_level, settings.log_format)
     application = create_app(settings)
     if demo:
         from race_server.api.race_runtime import RaceOptions
@@ -107,7 +140,7 @@ def serve(
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
     )
-    server = _graceful_server_class()(config)
+    server = _graceful_server_class(log_format, application.state)(config)
     server.run()
     if not server.started:
         sys.exit(1)
@@ -161,8 +194,7 @@ def create_organizer(
     try:
         auth.validate_password(secret)
     except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise fail("BAD_PASSWORD", str(error), exit_code=EXIT_USAGE, field="password") from None
 
     async def work(conn: asyncpg.Connection) -> int:
         await migrate(conn)
@@ -170,40 +202,18 @@ def create_organizer(
         try:
             user = await users.create(conn, role="organizer", email=email, password_hash=password_hash, alias=None)
         except users.DuplicateUser as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1) from None
+            raise fail("DUPLICATE_USER", str(error), field="email") from None
         return user.id
 
     user_id = _run(lambda s: _with_connection(s, work))
     typer.echo(f"organizer {email} created (id {user_id})")
 
 
-@bench_app.command("sim")
-def bench_sim(
-    seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 3.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the only format).")] = True,
-) -> None:
-    """Simulator speed: env steps/s (camera, lidar+stereo), physics steps/s, camera fps, RSS."""
-    from race_server.sim.bench import run_sim_benchmark
-
-    typer.echo(json.dumps(run_sim_benchmark(seconds)))
-
-
-@bench_app.command("race")
-def bench_race(
-    ws_clients: Annotated[int, typer.Option("--ws-clients", help="Spectator websockets on the race.")] = 500,
-    seconds: Annotated[float, typer.Option(help="Seconds measured (after the run has warmed up).")] = 60.0,
-    training: Annotated[bool, typer.Option("--training/--no-training", help="Run a training job alongside.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the only format).")] = True,
-) -> None:
-    """A LIVE race on a real server subprocess: lap fan-out, speed control, tick jitter, server CPU."""
-    from race_server.bench_race import run_race_benchmark_full
-
-    typer.echo(json.dumps(run_race_benchmark_full(ws_clients, seconds, training)))
-
-
 def main() -> None:
-    app()
+    argv = sys.argv[1:]
+    if wants_json(argv):
+        sys.exit(run_json(typer.main.get_command(app), argv, prog_name="trackside"))
+    app(prog_name="trackside")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-LOG_FORMATS = ("json", "text")
+# auto: readable text on a terminal, JSON lines elsewhere (race_server.logs.resolve_format)
+LOG_FORMATS = ("auto", "json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -26,7 +27,7 @@ class Settings:
     port: int = 8000
     secret_key: str = ""
     log_level: str = "info"
-    log_format: str = "json"
+    log_format: str = "auto"
     secure_cookies: bool = False
     session_max_age_s: int = 14 * 24 * 3600
     login_max_failures: int = 5
@@ -141,7 +142,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=_int(env, "TRACKSIDE_PORT", 8000, 1, 65535),
         secret_key=_secret_key(env, data_dir),
         log_level=_choice(env, "TRACKSIDE_LOG_LEVEL", "info", LOG_LEVELS),
-        log_format=_choice(env, "TRACKSIDE_LOG_FORMAT", "json", LOG_FORMATS),
+        log_format=_choice(env, "TRACKSIDE_LOG_FORMAT", "auto", LOG_FORMATS),
         secure_cookies=_bool(env, "TRACKSIDE_SECURE_COOKIES", False),
         session_max_age_s=_int(env, "TRACKSIDE_SESSION_MAX_AGE_S", 14 * 24 * 3600, 60, 365 * 24 * 3600),
         login_max_failures=_int(env, "TRACKSIDE_LOGIN_MAX_FAILURES", 5, 1, 1000),

@@ -35,6 +35,8 @@ PURE_MODULES = (
     "trainer.checkpoint",
     "trainer.config",
     "race_server.models.hyperparameters",
+    "race_server.bench.sim",
+    "race_server.bench.camera",
 )
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""``trackside train``, ``trackside evaluate`` and ``trackside bench train`` (wired in by race_server.cli)."""
+"""``trackside train`` and ``trackside evaluate`` (wired in by race_server.cli)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ Direction = Annotated[str | None, typer.Option("--direction", help="cw | ccw (de
 RaceType = Annotated[str, typer.Option("--race-type", help="time_trial | object_avoidance | head_to_bot")]
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+def _fail(message: str, code: str = "INVALID_INPUT") -> typer.Exit:
+    """Bad input files or options: exit 2, in the run's format (text, or the one JSON object)."""
+    from race_server.cli_outcome import EXIT_USAGE, fail
+
+    return fail(code, message, exit_code=EXIT_USAGE)
 
 
 def _world(
@@ -107,9 +109,16 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     workers: Annotated[int, typer.Option(help="Rollout worker processes.")] = 2,
     envs_per_worker: Annotated[int, typer.Option(help="Simulators per worker.")] = 4,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="End with one JSON object (ok, errors, model_folder) on stdout.")
+    ] = False,
 ) -> None:
     """Train a model into a DeepRacer model folder."""
     import yaml
+
+    from race_server.cli_outcome import emit, use_json
+
+    use_json(as_json)
 
     from race_server.models.hyperparameters import HyperparameterError, parse_hyperparameters
     from race_server.sim.metadata import MetadataError, default_model_metadata, parse_model_metadata
@@ -168,6 +177,7 @@ def train(
     # stderr, so stdout stays the model folder path alone; a terminal gets one redrawn bar line
     show = ProgressDisplay(sys.stderr, shutil.get_terminal_size().columns)
 
+    interrupted = False
     try:
         with _reward(reward_source) as reward_fn:
             trainer = Trainer(job, out, reward_fn, options)
@@ -176,13 +186,17 @@ def train(
             finally:
                 show.finish()
     except KeyboardInterrupt:
+        interrupted = True
         typer.echo("interrupted: the last checkpoint is kept", err=True)
     except RewardError as exc:
         line = f" (line {exc.line})" if exc.line is not None else ""
-        raise _fail(f"reward function {exc.code}{line}: {exc.message}") from None
+        raise _fail(f"reward function {exc.code}{line}: {exc.message}", code=exc.code) from None
     except (ConfigError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
-    typer.echo(str(out))
+    if as_json:
+        emit(True, model_folder=str(out), interrupted=interrupted)
+    else:
+        typer.echo(str(out))
 
 
 def evaluate_cmd(
@@ -210,6 +224,9 @@ def evaluate_cmd(
     ] = None,
 ) -> None:
     """Evaluate a model folder: per-trial lap time, completion, status, off-track / crash / reset counts."""
+    from race_server.cli_outcome import emit, use_json
+
+    use_json(as_json)
     from trainer.checkpoint import ModelFolderError, load_checkpoint, read_model_folder
     from trainer.config import ConfigError, TrainWorld
     from trainer.evaluation import EvaluationSettings, evaluate
@@ -252,7 +269,7 @@ def evaluate_cmd(
         for t in result.trials
     ]
     if as_json:
-        typer.echo(json.dumps({"trials": rows, "completed": result.completed, "best_lap_s": result.best_lap}))
+        emit(True, trials=rows, completed=result.completed, best_lap_s=result.best_lap)
         return
     for r in rows:
         lap = "-" if r["lap_time_s"] is None else f"{r['lap_time_s']:.3f} s"
@@ -262,19 +279,6 @@ def evaluate_cmd(
         )
 
 
-def bench_train(
-    max_minutes: Annotated[float, typer.Option(help="Give up after this many minutes.")] = 60.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
-) -> None:
-    """Train the default model on reinvent_base until it completes 3 of 3 evaluation laps."""
-    from trainer.bench import run_train_benchmark
-
-    result = run_train_benchmark(max_minutes, log=None if as_json else (lambda s: typer.echo(s, err=True)))
-    typer.echo(json.dumps(result))
-    sys.stdout.flush()
-
-
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate_cmd)
-    bench_app.command("train")(bench_train)

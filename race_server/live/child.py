@@ -3,8 +3,9 @@
 Messages both ways are tuples ``(op, req, payload)``. Parent → child ops: launch, speed, abort,
 reset, clear, stats, close. Child → parent: ready / fatal (start-up), events (a list, in order),
 ack / nack (answering ``req``). While no run is on the process blocks on the pipe; during a run it
-waits for each tick's deadline with ``poll`` so commands are read the moment they arrive, and
-speed changes take effect at the next tick, before that tick's action is computed.
+waits for each tick's deadline with ``poll`` so commands are read the moment they arrive; a speed
+change is applied between the physics sub-steps of the tick in progress (``between_substeps``), so it
+moves the car from the next sub-step on, not only from the next tick.
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from race_server.sim.bench import pure_pursuit
 from race_server.sim.env import SensorSuite
 from race_server.sim.episode import Simulation
 from race_server.sim.metadata import ModelMetadata, parse_model_metadata
+from race_server.sim.pursuit import pure_pursuit
 
 
 class DriverError(RuntimeError):

@@ -273,7 +273,8 @@ class RaceHost:
             raise
 
     async def set_speed_multiplier(self, multiplier: float) -> float:
-        """0.5-2.0 in 0.05 steps (ValueError otherwise); returns once applied at the next tick."""
+        """0.5-2.0 in 0.05 steps (ValueError otherwise); returns once the simulator applied it, between
+        two physics sub-steps of the tick in progress."""
         value = check_multiplier(multiplier)
         sent = time.monotonic()
         ack = await self._call("speed", value)

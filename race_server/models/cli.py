@@ -18,29 +18,38 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from race_server.cli_outcome import emit, fail, problem, use_json
+from race_server.cli_owner import resolve_owner
 from race_server.models.folder import COACH_CHECKPOINT, DEEPRACER_CHECKPOINTS, Problem, is_checkpoint_file
 from race_server.models.validation import FolderReport, validate_folder
 
 model_app = typer.Typer(help="Model store: import, export, list, delete, clone, push.", no_args_is_help=True)
 T = TypeVar("T")
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (ok, errors, …).")]
+OwnerOpt = Annotated[
+    str | None,
+    typer.Option("--owner", help="Owner's email (default: the only organizer, else the local owner)."),
+]
+
 
 def _error_json(problem: dict[str, Any]) -> dict[str, Any]:
     return {k: problem.get(k) for k in ("code", "message", "file", "field")}
 
 
-def _print_result(result: dict[str, Any], as_json: bool) -> None:
+def _print_result(result: dict[str, Any], as_json: bool, done: str | None = None) -> None:
     if as_json:
-        out = {
-            "ok": result["ok"],
-            "model": result.get("model"),
-            "errors": [_error_json(p) for p in result.get("errors", [])],
-            "warnings": [_error_json(p) for p in result.get("warnings", [])],
-        }
-        typer.echo(json.dumps(out))
+        emit(
+            bool(result["ok"]),
+            [_error_json(p) for p in result.get("errors", [])],
+            model=result.get("model"),
+            warnings=[_error_json(p) for p in result.get("warnings", [])],
+        )
         return
     model = result.get("model")
-    if result["ok"] and model:
+    if result["ok"] and done:
+        typer.echo(done)
+    elif result["ok"] and model:
         typer.echo(
             f"imported {model['name']} (id {model['id']}, {model['size_bytes']} bytes, weights {model['weights']})"
         )
@@ -50,11 +59,17 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
         typer.echo(f"warning {p['code']}: {p['message']}", err=True)
 
 
-def _local(work: Callable[[Any, int | None], Awaitable[T]], owner_email: str | None = None) -> T:
-    """Run ``work(store, owner_id)`` against this machine's database and data dir."""
-    from race_server.cli import _settings
+def _not_found(name: str) -> dict[str, Any]:
+    return {"ok": False, "model": None, "errors": [problem("MODEL_NOT_FOUND", f"no model {name}", field="name")]}
 
-    settings = _settings()
+
+def _local(work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run ``work(store, conn)`` against this machine's database (migrated first) and data dir."""
+    from race_server.cli import database_failures, settings_or_exit
+    from race_server.logs import configure_logging
+
+    settings = settings_or_exit()
+    configure_logging("warning", "text")
 
     async def run() -> T:
         import asyncpg
@@ -68,33 +83,23 @@ def _local(work: Callable[[Any, int | None], Awaitable[T]], owner_email: str | N
             try:
                 async with pool.acquire() as conn:
                     await migrate(conn)
-                    owner = await _owner_id(conn, owner_email)
-                return await work(ModelStore(pool, Path(settings.data_dir)), owner)
+                    return await work(ModelStore(pool, Path(settings.data_dir)), conn)
             finally:
                 await pool.close()
 
-    return asyncio.run(run())
+    with database_failures():
+        return asyncio.run(run())
 
 
-async def _owner_id(conn: Any, email: str | None) -> int | None:
-    if email is not None:
-        row = await conn.fetchrow("SELECT id FROM users WHERE lower(email) = lower($1)", email)
-        if row is None:
-            typer.echo(f"error: no user {email}", err=True)
-            raise typer.Exit(2)
-        return int(row["id"])
-    rows = await conn.fetch("SELECT id FROM users WHERE role = 'organizer' ORDER BY id LIMIT 2")
-    return int(rows[0]["id"]) if len(rows) == 1 else None
-
-
-def _need_owner(owner: int | None) -> int:
-    if owner is None:
-        typer.echo("error: say whose model this is with --owner EMAIL", err=True)
-        raise typer.Exit(2)
-    return owner
-
-
-OwnerOpt = Annotated[str | None, typer.Option("--owner", help="Owner's email (default: the only organizer).")]
+async def _find(store: Any, conn: Any, name: str, owner: str | None) -> Any:
+    """The model called ``name``: the owner's when ``--owner`` is given, else the one model of
+    that name on this server (several owners using the same name need ``--owner``)."""
+    if owner is not None:
+        return await store.by_name(await resolve_owner(conn, owner), name)
+    matches = [m for m in await store.list_models(None) if m.name.lower() == name.lower()]
+    if len(matches) > 1:
+        raise fail("OWNER_REQUIRED", f"{len(matches)} owners have a model {name}: add --owner EMAIL", exit_code=2)
+    return matches[0] if matches else None
 
 
 @model_app.command("import")
@@ -103,101 +108,103 @@ def import_cmd(
     name: Annotated[str | None, typer.Option(help="Model name (default: the folder's name).")] = None,
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     owner: OwnerOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import a DeepRacer or Trackside model folder (or archive) into the store."""
     from race_server.models.store import sanitize_name
 
+    use_json(as_json)
     target = name or sanitize_name(path.name.removesuffix(".tar.gz").removesuffix(".zip"))
+    if not path.exists():
+        # checked before the database starts: a mistyped path answers at once
+        missing = Problem("FILE_DOES_NOT_EXIST", f"{path} does not exist", str(path))
+        _print_result({"ok": False, "model": None, "errors": [missing.as_json()]}, as_json)
+        raise typer.Exit(1)
 
-    async def work(store: Any, owner_id: int | None) -> dict[str, Any]:
-        owner_id = _need_owner(owner_id)
+    async def work(store: Any, conn: Any) -> dict[str, Any]:
+        owner_id = await resolve_owner(conn, owner)
         if path.is_dir():
             result = await store.import_folder(owner_id, target, path, description)
-        elif path.is_file():
-            result = await store.import_archive(owner_id, target, path, description)
         else:
-            problem = Problem("FILE_DOES_NOT_EXIST", f"{path} does not exist", str(path))
-            return {"ok": False, "model": None, "errors": [problem.as_json()]}
+            result = await store.import_archive(owner_id, target, path, description)
         out: dict[str, Any] = result.as_json()
         return out
 
-    result = _local(work, owner)
+    result = _local(work)
     _print_result(result, as_json)
     raise typer.Exit(0 if result["ok"] else 1)
 
 
-def _find(store: Any, owner_id: int | None, name: str) -> Any:
-    async def lookup() -> Any:
-        return await store.by_name(_need_owner(owner_id), name)
-
-    return lookup()
-
-
 @model_app.command("list")
-def list_cmd(
-    owner: OwnerOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
-) -> None:
-    """List models (an owner's, or all when no single organizer is implied)."""
+def list_cmd(owner: OwnerOpt = None, as_json: JsonOpt = False) -> None:
+    """List models (an owner's with --owner, else all)."""
+    use_json(as_json)
 
-    async def work(store: Any, owner_id: int | None) -> list[dict[str, Any]]:
-        return [m.as_json() for m in await store.list_models(owner_id if owner else None)]
+    async def work(store: Any, conn: Any) -> list[dict[str, Any]]:
+        owner_id = await resolve_owner(conn, owner) if owner else None
+        return [m.as_json() for m in await store.list_models(owner_id)]
 
-    models = _local(work, owner)
+    models = _local(work)
     if as_json:
-        typer.echo(json.dumps({"models": models}))
+        emit(True, models=models)
         return
     for m in models:
         typer.echo(f"{m['id']:>5}  {m['name']:<40} {m['status']:<9} {m['weights']:<17} {m['size_bytes']:>12}")
 
 
 @model_app.command("delete")
-def delete_cmd(name: str, owner: OwnerOpt = None, force: Annotated[bool, typer.Option("-f")] = False) -> None:
+def delete_cmd(
+    name: str, owner: OwnerOpt = None, force: Annotated[bool, typer.Option("-f")] = False, as_json: JsonOpt = False
+) -> None:
     """Delete a model and its files."""
+    use_json(as_json)
     if not force:
-        typer.confirm(f"delete model {name}?", abort=True)
+        typer.confirm(f"delete model {name}?", abort=True, err=True)
 
-    async def work(store: Any, owner_id: int | None) -> bool:
-        record = await _find(store, owner_id, name)
+    async def work(store: Any, conn: Any) -> bool:
+        record = await _find(store, conn, name, owner)
         return record is not None and bool(await store.delete(record.id))
 
-    if not _local(work, owner):
-        typer.echo(f"error: no model {name}", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"deleted {name}")
+    if not _local(work):
+        raise fail("MODEL_NOT_FOUND", f"no model {name}", field="name")
+    if as_json:
+        emit(True, deleted=name)
+    else:
+        typer.echo(f"deleted {name}")
 
 
 @model_app.command("clone")
-def clone_cmd(name: str, new_name: str, owner: OwnerOpt = None) -> None:
-    """Clone a ready model as the start of new training."""
+def clone_cmd(name: str, new_name: str, owner: OwnerOpt = None, as_json: JsonOpt = False) -> None:
+    """Clone a ready model as the start of new training (owned by --owner, else the source's owner)."""
+    use_json(as_json)
 
-    async def work(store: Any, owner_id: int | None) -> dict[str, Any]:
-        record = await _find(store, owner_id, name)
+    async def work(store: Any, conn: Any) -> dict[str, Any]:
+        record = await _find(store, conn, name, owner)
         if record is None:
-            return {"ok": False, "errors": [Problem("FILE_DOES_NOT_EXIST", f"no model {name}").as_json()]}
-        out: dict[str, Any] = (await store.clone(record.id, _need_owner(owner_id), new_name)).as_json()
+            return _not_found(name)
+        owner_id = await resolve_owner(conn, owner) if owner else record.owner_id
+        out: dict[str, Any] = (await store.clone(record.id, owner_id, new_name)).as_json()
         return out
 
-    result = _local(work, owner)
-    _print_result(result, False)
+    result = _local(work)
+    _print_result(result, as_json, done=f"cloned {name} as {new_name}")
     raise typer.Exit(0 if result["ok"] else 1)
 
 
 @model_app.command("convert")
-def convert_cmd(name: str, owner: OwnerOpt = None) -> None:
+def convert_cmd(name: str, owner: OwnerOpt = None, as_json: JsonOpt = False) -> None:
     """Convert a DeepRacer (TensorFlow) model's weights so it can race (needs the tensorflow extra)."""
+    use_json(as_json)
 
-    async def work(store: Any, owner_id: int | None) -> dict[str, Any]:
-        record = await _find(store, owner_id, name)
+    async def work(store: Any, conn: Any) -> dict[str, Any]:
+        record = await _find(store, conn, name, owner)
         if record is None:
-            return {"ok": False, "errors": [Problem("FILE_DOES_NOT_EXIST", f"no model {name}").as_json()]}
+            return _not_found(name)
         out: dict[str, Any] = (await store.convert(record.id)).as_json()
         return out
 
-    result = _local(work, owner)
-    if result["ok"]:
-        typer.echo(f"converted {name}: weights ready")
-    _print_result({**result, "model": None}, False)
+    result = _local(work)
+    _print_result(result, as_json, done=f"converted {name}: weights ready")
     raise typer.Exit(0 if result["ok"] else 1)
 
 
@@ -208,15 +215,17 @@ def export_cmd(
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "last",
     car: Annotated[bool, typer.Option("--car", help="Physical-car bundle instead of the model folder.")] = False,
     owner: OwnerOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Export the model folder (DeepRacer layout) or a physical-car bundle."""
+    use_json(as_json)
     if checkpoint not in ("best", "last"):
-        raise typer.BadParameter("checkpoint must be best or last")
+        raise fail("BAD_PARAMETER", "--checkpoint must be best or last", exit_code=2, field="checkpoint")
 
-    async def work(store: Any, owner_id: int | None) -> bool:
+    async def work(store: Any, conn: Any) -> bool:
         from race_server.models.export import write_car_bundle, write_folder_tar
 
-        record = await _find(store, owner_id, name)
+        record = await _find(store, conn, name, owner)
         if record is None:
             return False
         files = await store.files(record.id)
@@ -239,10 +248,12 @@ def export_cmd(
                 )
         return True
 
-    if not _local(work, owner):
-        typer.echo(f"error: no model {name}", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"wrote {out}")
+    if not _local(work):
+        raise fail("MODEL_NOT_FOUND", f"no model {name}", field="name")
+    if as_json:
+        emit(True, written=str(out))
+    else:
+        typer.echo(f"wrote {out}")
 
 
 # --- push -----------------------------------------------------------------------------------
@@ -269,8 +280,7 @@ def push_name(folder: Path, prefix: str | None, use_prefix: bool, name: str | No
         return name
     if use_prefix:
         if not prefix:
-            typer.echo("error: -i imports with the prefix as the name: give -p PREFIX", err=True)
-            raise typer.Exit(2)
+            raise fail("USAGE_ERROR", "-i imports with the prefix as the name: give -p PREFIX", exit_code=2)
         return prefix
     base = sanitize_name(folder.resolve().name)
     return sanitize_name(f"{prefix}-{base}") if prefix else base
@@ -317,8 +327,7 @@ def push_cmd(
     import httpx
 
     if not folder.is_dir():
-        typer.echo(f"error: {folder} is not a folder", err=True)
-        raise typer.Exit(2)
+        raise fail("FILE_DOES_NOT_EXIST", f"{folder} is not a folder", exit_code=2, file=str(folder))
     target = push_name(folder, prefix, use_prefix, name)
     report = validate_folder(folder, weights_check=None)
     if not report.ok:
@@ -331,8 +340,7 @@ def push_cmd(
     with httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=httpx.Timeout(60.0, write=600.0)) as http:
         listed = http.get("/api/models")
         if listed.status_code != 200:
-            typer.echo(f"error: {server} refused the token ({listed.status_code}: {listed.text[:200]})", err=True)
-            raise typer.Exit(1)
+            raise fail("TOKEN_REFUSED", f"{server} refused the token ({listed.status_code}: {listed.text[:200]})")
         existing = next((m for m in listed.json()["models"] if m["name"].lower() == target.lower()), None)
         which = "best" if best else "last"
         typer.echo(
@@ -355,8 +363,7 @@ def push_cmd(
         if existing is not None:
             deleted = http.delete(f"/api/models/{existing['id']}")
             if deleted.status_code != 200:
-                typer.echo(f"error: could not wipe {target}: {deleted.text[:200]}", err=True)
-                raise typer.Exit(1)
+                raise fail("WIPE_FAILED", f"could not wipe {target}: {deleted.text[:200]}")
         with tempfile.TemporaryDirectory() as tmp:
             archive = Path(tmp) / "upload.tar.gz"
             _write_push_tar(files, checkpoint, archive)
@@ -376,4 +383,3 @@ def push_cmd(
         result = {"ok": False, "errors": [{"code": str(response.status_code), "message": response.text[:300]}]}
     _print_result(result, False)
     raise typer.Exit(0 if result.get("ok") else 1)
-

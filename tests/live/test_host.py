@@ -17,8 +17,8 @@ from race_server.live.host import DriverSpec, RaceHost, RaceHostError, RunSpec, 
 from race_server.live.spec import applied_speed
 from race_server.protocol import validate_server_message
 from race_server.races.ranking import Lap
-from race_server.sim.bench import pure_pursuit
 from race_server.sim.episode import EpisodeConfig, Simulation
+from race_server.sim.pursuit import pure_pursuit
 
 ROUTE = "reinvent_base"
 

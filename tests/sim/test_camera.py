@@ -17,7 +17,6 @@ from race_server.sim.camera import (
     Camera,
     DomainRandomization,
     StereoCamera,
-    benchmark_camera,
     track_texture,
 )
 from race_server.sim.objects import BOT_HEIGHT, BOT_LENGTH, BOT_WIDTH, BOX_HEIGHT, BOX_LENGTH, BOX_WIDTH, Box
@@ -356,13 +355,6 @@ def test_domain_randomization_is_driven_by_the_rng(track: Track, camera: Camera)
 def test_domain_randomization_validation(field: str) -> None:
     with pytest.raises(ValueError, match=f"^{field}:"):
         DomainRandomization(**{field: -1.0})
-
-
-def test_benchmark_counts_rendered_frames() -> None:
-    # Speed targets live in `trackside bench sim`; this only checks the measurement runs.
-    rate = benchmark_camera(0.05)
-    assert isinstance(rate, float)
-    assert rate > 0.0
 
 
 @pytest.mark.parametrize(

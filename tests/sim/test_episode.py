@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from race_server.sim.bench import pure_pursuit
 from race_server.sim.episode import EpisodeConfig, Simulation, StepOutcome
 from race_server.sim.objects import ObjectsConfig
+from race_server.sim.pursuit import pure_pursuit
 from tests.sim.driving import steer_along_lane
 
 

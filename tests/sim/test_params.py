@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from race_server.sim.bench import pure_pursuit
 from race_server.sim.episode import EpisodeConfig, Simulation
 from race_server.sim.objects import ObjectsConfig
 from race_server.sim.params import (
@@ -19,6 +18,7 @@ from race_server.sim.params import (
     crashed_objects,
     rectangles_overlap,
 )
+from race_server.sim.pursuit import pure_pursuit
 from race_server.sim.world import box_corners
 from tests.sim.driving import steer_along_lane
 

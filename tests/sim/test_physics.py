@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from race_server.sim.bench import pure_pursuit
 from race_server.sim.car import CarSpec, ObjectSlot
 from race_server.sim.episode import EpisodeConfig, Simulation
+from race_server.sim.pursuit import pure_pursuit
 from race_server.sim.world import World
 
 G = 9.81

@@ -80,8 +80,7 @@ def test_video_has_one_frame_per_step_and_shows_the_car_moving(model_folder: Pat
 
 def test_cli_video_flag(model_folder: Path, tmp_path: Path) -> None:
     app = typer.Typer()
-    bench = typer.Typer()
-    register(app, bench)
+    register(app)
     out = tmp_path / "eval.mp4"
     result = CliRunner().invoke(app, ["evaluate", str(model_folder), "--trials", "1", "--json", "--video", str(out)])
     assert result.exit_code == 0, result.output

@@ -106,7 +106,7 @@ def test_log_gets_a_line_per_iteration() -> None:
 def test_train_cli_prints_plain_lines_when_not_a_terminal(tmp_path: Path) -> None:
     (tmp_path / "hp.json").write_text(json.dumps({"num_epochs": 3, "num_episodes_between_training": 5}))
     app = typer.Typer()
-    register(app, typer.Typer())
+    register(app)
     out = tmp_path / "m"
     result = CliRunner().invoke(
         app,

@@ -15,9 +15,7 @@ REWARD = "def reward_function(params):\n    return 1.0 if params['all_wheels_on_
 
 def _app() -> typer.Typer:
     app = typer.Typer()
-    bench = typer.Typer()
-    register(app, bench)
-    app.add_typer(bench, name="bench")
+    register(app)
     return app
 
 

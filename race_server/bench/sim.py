@@ -1,8 +1,7 @@
-"""Simulator speed figures (``trackside bench``) and the reference pure-pursuit driver."""
+"""``trackside bench sim``: simulator speed figures (env steps/s, physics steps/s, camera fps, RSS)."""
 
 from __future__ import annotations
 
-import math
 import resource
 import sys
 import time
@@ -11,21 +10,8 @@ from typing import Any
 from race_server.sim.env import DeepRacerEnv
 from race_server.sim.episode import Simulation
 from race_server.sim.metadata import default_model_metadata
-from race_server.sim.tracks import Track
+from race_server.sim.pursuit import pure_pursuit
 from race_server.sim.world import World
-
-
-def pure_pursuit(
-    track: Track, x: float, y: float, yaw: float, speed: float, lookahead: float = 0.45, wheelbase: float = 0.164
-) -> tuple[float, float]:
-    """(steering degrees, speed) steering the car origin toward the centre line ``lookahead`` ahead."""
-    pos = track.locate(x, y)
-    tx, ty, _ = track.pose_at(pos.projection_distance + lookahead)
-    alpha = math.atan2(ty - y, tx - x) - yaw
-    alpha = (alpha + math.pi) % (2.0 * math.pi) - math.pi
-    dist = max(math.hypot(tx - x, ty - y), 1e-6)
-    steer = math.degrees(math.atan2(2.0 * wheelbase * math.sin(alpha), dist))
-    return max(-30.0, min(30.0, steer)), speed
 
 
 def _discrete_pursuit_index(env: DeepRacerEnv) -> int:
@@ -78,7 +64,7 @@ def _peak_rss_mb() -> float:
 
 def run_sim_benchmark(seconds: float = 3.0) -> dict[str, float]:
     """Measure the simulator on this machine (one core): each figure runs for about ``seconds``."""
-    from race_server.sim import camera
+    from race_server.bench import camera
 
     per = max(seconds, 0.1) / 4.0
     camera_env = DeepRacerEnv()

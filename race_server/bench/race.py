@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import multiprocessing as mp
 import os
 import signal
 import socket
@@ -32,9 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -43,8 +39,9 @@ import asyncpg
 import httpx
 import numpy as np
 import websockets
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from race_server.bench.procstat import CpuSample, all_processes, cpu_pct, process_tree
+from race_server.bench.race_clients import Message, RacerView, Socket, Spectators
 
 BASE_DSN = os.environ.get("TRACKSIDE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TRACK = "Bowtie_track"  # the shortest track (17 m): a lap every ~9 s
@@ -53,9 +50,7 @@ MULTIPLIERS = (0.9, 0.95, 1.0, 1.05, 1.1)
 WARMUP_S = 2.0  # after Go, before the window: connections settled, the car up to speed
 PASSWORD = "bench password 1"
 STARTUP_S = 120.0
-CONNECT_BATCH = 50
 REWARD = "def reward_function(params):\n    return float(params['speed'])\n"
-Message = dict[str, Any]
 
 
 def _say(text: str) -> None:
@@ -70,67 +65,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-# --- CPU from /proc ------------------------------------------------------------------------------
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _procs() -> dict[int, tuple[int, int]]:
-    """pid → (parent pid, user + system clock ticks) for every process."""
-    out: dict[int, tuple[int, int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        rest = text.rsplit(")", 1)[1].split()
-        out[int(entry)] = (int(rest[1]), int(rest[11]) + int(rest[12]))
-    return out
-
-
-def _tree(procs: dict[int, tuple[int, int]], root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in procs.items():
-        children.setdefault(ppid, []).append(pid)
-    found, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        if pid in procs and pid not in found:
-            found.add(pid)
-            todo += children.get(pid, [])
-    return found
-
-
-def _machine_busy() -> tuple[int, int]:
-    """(busy, total) clock ticks of all cores, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-@dataclass
-class CpuSample:
-    at: float
-    ticks: dict[int, int]
-    machine: tuple[int, int]
-
-    @classmethod
-    def take(cls) -> CpuSample:
-        return cls(time.monotonic(), {pid: ticks for pid, (_, ticks) in _procs().items()}, _machine_busy())
-
-    def machine_pct(self, start: CpuSample) -> float:
-        """How busy the whole machine was (every process, anyone's), 100 % per core."""
-        busy, total = self.machine[0] - start.machine[0], self.machine[1] - start.machine[1]
-        return round(100.0 * (os.cpu_count() or 1) * busy / max(total, 1), 1)
-
-
-def _cpu_pct(start: CpuSample, end: CpuSample, pids: set[int]) -> float:
-    """CPU % of ``pids`` between two samples (a process born in between counts from zero)."""
-    used = sum(end.ticks[pid] - start.ticks.get(pid, 0) for pid in pids if pid in end.ticks)
-    return round(100.0 * used / CLK_TCK / max(end.at - start.at, 1e-9), 1)
 
 
 # --- the server subprocess and its database ---------------------------------------------------------
@@ -204,171 +138,6 @@ class Server:
                 self.process.kill()
                 await asyncio.to_thread(self.process.wait, 10)
         self._log.close()
-
-
-# --- websocket clients -------------------------------------------------------------------------------
-class Socket:
-    """One connection of the orchestrating process: replies by ``req``, ``expect`` for a message to come,
-    ``on_message`` sees everything with its arrival time."""
-
-    def __init__(self, ws: ClientConnection, race_id: int, on_message: Callable[[Message, float], None]) -> None:
-        self.ws = ws
-        self.race_id = race_id
-        self.on_message = on_message
-        self._req = 0
-        self._replies: dict[int, asyncio.Future[Message]] = {}
-        self._waiters: list[tuple[Callable[[Message], bool], asyncio.Future[Message]]] = []
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for raw in self.ws:
-                now = time.time()
-                message: Message = json.loads(raw)
-                self.on_message(message, now)
-                reply = self._replies.pop(message.get("req") or 0, None)
-                if reply is not None and message["type"] in ("ok", "error") and not reply.done():
-                    reply.set_result(message)
-                for predicate, future in list(self._waiters):
-                    if not future.done() and predicate(message):
-                        future.set_result(message)
-                        self._waiters.remove((predicate, future))
-        for future in [*self._replies.values(), *(f for _, f in self._waiters)]:
-            if not future.done():
-                future.set_exception(ConnectionError("the race websocket closed"))
-
-    def expect(self, predicate: Callable[[Message], bool]) -> asyncio.Future[Message]:
-        """A future for the next message matching ``predicate`` (register before causing it)."""
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._waiters.append((predicate, future))
-        return future
-
-    async def command(self, kind: str, **fields: Any) -> tuple[Message, float]:
-        """Send a command; (its reply, the wall time it was sent)."""
-        self._req += 1
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._replies[self._req] = future
-        sent = time.time()
-        await self.ws.send(json.dumps({"v": 1, "type": kind, "req": self._req, "race_id": self.race_id, **fields}))
-        return await asyncio.wait_for(future, 60), sent
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(), 5)
-        self.reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.reader
-
-
-@dataclass
-class SpectatorResults:
-    ready: int = 0
-    failed: int = 0
-    dropped: int = 0
-    messages: int = 0
-    laps: list[tuple[float, float]] = field(default_factory=list)  # (emitted_at, received)
-
-
-async def _spectator(
-    url: str, race_id: int, out: SpectatorResults, gate: asyncio.Semaphore, settled: Callable[[], None]
-) -> None:
-    try:
-        async with gate:
-            ws = await websockets.connect(url, max_size=2**22, open_timeout=60)
-            await ws.send(json.dumps({"v": 1, "type": "subscribe", "req": 1, "race_id": race_id}))
-            while json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] != "snapshot":
-                pass
-    except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed):
-        out.failed += 1
-        settled()
-        return
-    out.ready += 1
-    settled()
-    try:
-        async for raw in ws:
-            received = time.time()
-            out.messages += 1
-            # only laps are parsed: decoding every telemetry frame would load the clients, not the server
-            if isinstance(raw, str) and '"type":"lap"' in raw:
-                emitted = json.loads(raw).get("emitted_at")
-                if emitted is not None:
-                    out.laps.append((float(emitted), received))
-    except ConnectionClosed:
-        out.dropped += 1
-
-
-async def _spectators(url: str, race_id: int, count: int, conn: Connection) -> None:
-    out = SpectatorResults()
-    gate = asyncio.Semaphore(CONNECT_BATCH)
-    all_settled = asyncio.Event()
-
-    def settled() -> None:
-        if out.ready + out.failed == count:
-            all_settled.set()
-
-    tasks = [asyncio.create_task(_spectator(url, race_id, out, gate, settled)) for _ in range(count)]
-    await all_settled.wait()
-    conn.send(("ready", out.ready, out.failed))
-    await asyncio.to_thread(conn.recv)  # "stop"
-    conn.send(("done", out))
-    for task in tasks:
-        task.cancel()
-
-
-def spectator_process(url: str, race_id: int, count: int, conn: Connection) -> None:
-    """Entry point of a spawned client process: ``count`` spectators until told to stop."""
-    asyncio.run(_spectators(url, race_id, count, conn))
-
-
-class Spectators:
-    def __init__(self, url: str, race_id: int, count: int, processes: int) -> None:
-        ctx = mp.get_context("spawn")
-        self.procs: list[tuple[Any, Connection]] = []
-        shares = [count // processes + (1 if i < count % processes else 0) for i in range(processes)]
-        for share in filter(None, shares):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=spectator_process, args=(url, race_id, share, child), daemon=True)
-            proc.start()
-            child.close()
-            self.procs.append((proc, parent))
-
-    @property
-    def pids(self) -> set[int]:
-        return {proc.pid for proc, _ in self.procs}
-
-    async def ready(self) -> tuple[int, int]:
-        answers = [await asyncio.to_thread(conn.recv) for _, conn in self.procs]
-        return sum(a[1] for a in answers), sum(a[2] for a in answers)
-
-    async def stop(self) -> SpectatorResults:
-        total = SpectatorResults()
-        for _, conn in self.procs:
-            conn.send("stop")
-        for proc, conn in self.procs:
-            _, part = await asyncio.to_thread(conn.recv)
-            total.ready += part.ready
-            total.failed += part.failed
-            total.dropped += part.dropped
-            total.messages += part.messages
-            total.laps += part.laps
-            proc.terminate()
-            await asyncio.to_thread(proc.join, 10)
-        return total
-
-
-# --- the race --------------------------------------------------------------------------------------
-@dataclass
-class RacerView:
-    """What the racer's own connection saw: every tick's telemetry and the laps."""
-
-    telemetry: list[Message] = field(default_factory=list)
-    laps: list[Message] = field(default_factory=list)
-
-    def on_message(self, message: Message, _received: float) -> None:
-        if message["type"] == "telemetry":
-            self.telemetry.append(message)
-        elif message["type"] == "lap":
-            self.laps.append(message)
 
 
 async def _make_organizer(dsn: str | None, data_dir: Path, port: int) -> None:
@@ -505,7 +274,7 @@ async def _race(server: Server, ws_clients: int, seconds: float, with_training: 
             if job_id is not None:
                 child_pid = await _child_pid(server.dsn, job_id)
                 training_running = await _job_status(org, job_id) == "in_progress" and (
-                    child_pid is None or child_pid in _procs()
+                    child_pid is None or child_pid in all_processes()
                 )
             await asyncio.sleep(1.0)  # laps emitted just before the window closed are still on their way
             seen = await spectators.stop()
@@ -516,9 +285,9 @@ async def _race(server: Server, ws_clients: int, seconds: float, with_training: 
             with contextlib.suppress(httpx.HTTPError):
                 await org.post(f"/api/jobs/{job_id}/stop")
 
-    procs = _procs()
-    training_pids = _tree(procs, child_pid) if child_pid is not None else set()
-    server_pids = _tree(procs, server.process.pid) - training_pids
+    procs = all_processes()
+    training_pids = process_tree(procs, child_pid) if child_pid is not None else set()
+    server_pids = process_tree(procs, server.process.pid) - training_pids
     client_pids = spectators.pids
     in_window = [(e, r) for e, r in seen.laps if window_start <= e <= window_end]
     laps = {(m["run_id"], m["lap"]) for m in view.laps if window_start <= float(m.get("emitted_at") or 0) <= window_end}
@@ -534,7 +303,7 @@ async def _race(server: Server, ws_clients: int, seconds: float, with_training: 
         "lap_event_fanout_p99_ms": _p(fanout, 99),
         "speed_control_apply_p99_ms": _p(speed["apply_ms"], 99),
         "tick_jitter_p99_ms": _p(jitter, 99),
-        "server_cpu_pct": _cpu_pct(cpu_start, cpu_end, server_pids),
+        "server_cpu_pct": cpu_pct(cpu_start, cpu_end, server_pids),
         "laps": len(laps),
         "seconds": round(window_end - window_start, 2),
         "training_running": training_running,
@@ -551,9 +320,9 @@ async def _race(server: Server, ws_clients: int, seconds: float, with_training: 
         "ticks": len(ticks),
         "tick_jitter_p50_ms": _p(jitter, 50),
         "tick_jitter_max_ms": round(max(jitter), 3) if jitter else None,
-        "server_main_cpu_pct": _cpu_pct(cpu_start, cpu_end, {server.process.pid}),
-        "training_cpu_pct": _cpu_pct(cpu_start, cpu_end, training_pids) if with_training else 0.0,
-        "client_cpu_pct": _cpu_pct(cpu_start, cpu_end, client_pids),
+        "server_main_cpu_pct": cpu_pct(cpu_start, cpu_end, {server.process.pid}),
+        "training_cpu_pct": cpu_pct(cpu_start, cpu_end, training_pids) if with_training else 0.0,
+        "client_cpu_pct": cpu_pct(cpu_start, cpu_end, client_pids),
         "client_processes": len(client_pids),
         "machine_cpu_pct": cpu_end.machine_pct(cpu_start),
         "machine_cores": os.cpu_count(),

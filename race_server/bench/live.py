@@ -2,10 +2,11 @@
 
 ``measure_host`` drives a started, real-time RaceHost: it launches a reference-driver run, changes
 the speed multiplier at random moments (seeded) and reads the child's clock statistics at the end.
-``speed_control_apply_p99_ms`` is parent send → applied at a sim tick, both ends read with
-``time.monotonic()`` (one system-wide clock on Linux); the tick period bounds it (one tick,
-66.7 ms) because a change is applied at the next tick. ``tick_jitter_p99_ms`` is how late ticks
-start against their deadlines, measured inside the simulator process.
+``speed_control_apply_p99_ms`` is parent send → applied in the simulator, both ends read with
+``time.monotonic()`` (one system-wide clock on Linux); one physics sub-step (a fraction of the 66.7 ms
+tick) bounds it because a change is applied between the sub-steps of the tick in progress.
+``tick_jitter_p99_ms`` is how late ticks start against their deadlines, measured inside the simulator
+process.
 
 The websocket fan-out part (``ws_clients`` subscribers, ``lap_event_fanout_p99_ms``) belongs to the
 server; it can run ``measure_host`` on its own loop next to its clients.

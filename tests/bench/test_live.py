@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from race_server.live.bench import run_race_benchmark
+from race_server.bench.live import run_race_benchmark
 
 
 def test_race_benchmark_reports_host_figures() -> None:
