@@ -330,4 +330,3 @@ def make_env(
     reward_function: RewardFunction | None = None,
 ) -> DeepRacerEnv:
     return DeepRacerEnv(model_metadata, world, reward_function)
-

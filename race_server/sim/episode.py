@@ -280,9 +280,7 @@ class Simulation:
         return self.track.pose_at(distance, 0.0)
 
     # -------------------------------------------------------------------- step
-    def step(
-        self, steering_deg: float, speed: float, speed_at: Callable[[int], float] | None = None
-    ) -> StepOutcome:
+    def step(self, steering_deg: float, speed: float, speed_at: Callable[[int], float] | None = None) -> StepOutcome:
         world = self.world
         if world is None:
             raise RuntimeError("call reset() before step()")

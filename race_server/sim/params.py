@@ -246,20 +246,6 @@ def point_in_rectangle(px: float, py: float, rect: NDArray[np.float64]) -> bool:
     return True
 
 
-def rectangles_overlap(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
-    """Separating-axis test for two convex quadrilaterals given as (4, 2) corners."""
-    for poly in (a, b):
-        for i in range(4):
-            ex = poly[(i + 1) % 4, 0] - poly[i, 0]
-            ey = poly[(i + 1) % 4, 1] - poly[i, 1]
-            nx, ny = -ey, ex
-            pa = a[:, 0] * nx + a[:, 1] * ny
-            pb = b[:, 0] * nx + b[:, 1] * ny
-            if pa.max() < pb.min() or pb.max() < pa.min():
-                return False
-    return True
-
-
 def collided_objects(car_rect: NDArray[np.float64], object_rects: NDArray[np.float64]) -> list[int]:
     """Objects with a corner of the car's crash rectangle inside their own (DeepRacer's test)."""
     out: list[int] = []

@@ -48,10 +48,12 @@ class DeepRacerStepper:
         self.sim = sim
         self.steps = 0.0
         self._pending: StepOutcome | None = None
+        self._ended = False
 
     def reset(self) -> StepOutcome:
         """Start an episode; the car stands at its start pose, step 1 (prepare) comes next."""
         self._pending = self.sim.reset()
+        self._ended = False
         self.steps = 0.0
         return self._pending
 
@@ -59,8 +61,9 @@ class DeepRacerStepper:
         pending = self._pending
         if pending is None:
             raise RuntimeError("call reset() before step()")
-        if pending.terminated or pending.truncated:
-            raise RuntimeError("the episode has ended; call reset()")
+        if self._ended:
+            # gymnasium leaves stepping past the end to the env: drive on, judging where it lands
+            pending = self.sim.step(steering_deg, speed)
         self.steps += 1.0
         params = dict(pending.params)
         params["steps"] = self.steps
@@ -72,7 +75,8 @@ class DeepRacerStepper:
             self._pending = self.sim.step(0.0, 0.0)
             return prepare
         judged = self._judged(params, pending, pending.status)
-        if not (pending.terminated or pending.truncated):
+        self._ended = pending.terminated or pending.truncated
+        if not self._ended:
             self._pending = self.sim.step(steering_deg, speed)
         if pending.status == PAUSE:
             self.steps += round(pending.pause_duration * self.sim.config.control_hz)
