@@ -57,6 +57,13 @@ class DeepRacerStepper:
         self.steps = 0.0
         return self._pending
 
+    @property
+    def observed_params(self) -> dict[str, Any]:
+        """Params at the pose the next step will be judged at (what a driver sees to choose)."""
+        if self._pending is None:
+            raise RuntimeError("call reset() before observed_params")
+        return self._pending.params
+
     def step(self, steering_deg: float, speed: float) -> JudgedStep:
         pending = self._pending
         if pending is None:
