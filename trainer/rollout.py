@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing.connection
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,6 +47,7 @@ class Episode:
     action_values: list[tuple[float, float]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     env_index: int = 0
+    wall_clock: list[float] = field(default_factory=list)  # time.time() after each step (simtrace wall_clock)
 
     @property
     def length(self) -> int:
@@ -95,6 +97,7 @@ class _Builder:
         self.statuses: list[str] = []
         self.pauses: list[float] = []
         self.action_values: list[tuple[float, float]] = []
+        self.wall_clock: list[float] = []
 
     def finish(
         self, final_obs: dict[str, NDArray[Any]], terminated: bool, truncated: bool, info: dict[str, Any]
@@ -114,6 +117,7 @@ class _Builder:
             action_values=self.action_values,
             metrics=dict(info.get("metrics", {})),
             env_index=self.env_index,
+            wall_clock=self.wall_clock,
         )
 
 
@@ -174,6 +178,7 @@ class EnvGroup:
                     b.pauses.append(float(info.get("pause_duration", 0.0)))
                     steer, speed = info.get("action", (0.0, 0.0))
                     b.action_values.append((float(steer), float(speed)))
+                    b.wall_clock.append(time.time())
                 current[j] = _as_obs(nobs)
                 if terminated or truncated:
                     out.append(b.finish(current[j], bool(terminated), bool(truncated), info))  # type: ignore[arg-type]

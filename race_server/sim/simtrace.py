@@ -52,7 +52,7 @@ EPISODE_STATUSES: tuple[str, ...] = (
 @dataclass(frozen=True, slots=True)
 class SimtraceRow:
     episode: int
-    steps: int
+    steps: float  # DeepRacer's step counter: 1.0 is the prepare step
     x: float  # the reward params' x, y: the reference point ahead of the car origin
     y: float
     yaw: float  # degrees in the files we write (older simulators used other units)
@@ -154,7 +154,7 @@ def iter_simtrace(stream: TextIO) -> Iterator[SimtraceRow]:
             column = "episode"
             episode = _parse_int(rec["episode"])
             column = "steps"
-            steps = _parse_int(rec["steps"])
+            steps = float(rec["steps"])
             column = "action"
             action = _parse_int(rec["action"])
             column = "done"
