@@ -64,8 +64,7 @@ def evaluate_run(spec: Any, min_laps: int, max_s: float = MAX_EVALUATION_S) -> E
                 outcome.message = str(event.get("message", ""))
                 return outcome
         laps = [
-            Lap(spec.racer_id, spec.run_id, e["lap"], e["time_ms"], e["valid"], float(e["order"]))
-            for e in outcome.laps
+            Lap(spec.racer_id, spec.run_id, e["lap"], e["time_ms"], e["valid"], float(e["order"])) for e in outcome.laps
         ]
         if laps and best_window(laps, "best_lap", min_laps) is not None:
             outcome.reason = "completed"
@@ -199,4 +198,4 @@ class Evaluator:
             from race_server.queue.run_logs import write_run_logs
 
             folder = self.data_dir / "races" / str(race.id) / "runs" / str(run_id)
-            await asyncio.to_thread(write_run_logs, folder, outcome.telemetry)
+            await asyncio.to_thread(write_run_logs, folder, outcome.telemetry, (config.route_id, config.reverse))

@@ -479,9 +479,7 @@ class QueueService:
         async with self.pool.acquire() as conn:
             subs = await races.submissions(conn, race_id)
             members = {row["user_id"] for row in await races.members(conn, race_id) if row["removed_at"] is None}
-        return [
-            Submission(s.racer_id, s.id, float(s.id), s.loadable, s.error) for s in subs if s.racer_id in members
-        ]
+        return [Submission(s.racer_id, s.id, float(s.id), s.loadable, s.error) for s in subs if s.racer_id in members]
 
     async def _launch(self, lr: LiveRace, racer_id: int, *, relaunch: bool) -> None:
         entry = next((e for e in lr.machine.queue if e.racer_id == racer_id), None)
@@ -722,7 +720,8 @@ class QueueService:
             from race_server.queue.run_logs import write_run_logs
 
             folder = self.run_dir(lr.race_id, run_id)
-            self._spawn(lr, asyncio.to_thread(write_run_logs, folder, rows), "run-logs")
+            route = (lr.config.route_id, lr.config.reverse)
+            self._spawn(lr, asyncio.to_thread(write_run_logs, folder, rows, route), "run-logs")
 
     def run_dir(self, race_id: int, run_id: int) -> Path:
         return self.data_dir / "races" / str(race_id) / "runs" / str(run_id)
