@@ -83,7 +83,12 @@ def test_replaying_drfc_actions_reproduces_prepare_and_pose_action_pairing() -> 
     no reward call); row k's params are read at the pose before action k, with action k's values."""
     metadata = json.loads((DRFC / "model" / "model_metadata.json").read_text())
     calls: list[dict[str, Any]] = []
-    env = DeepRacerEnv(metadata, {"route_id": "reinvent_base"}, lambda p: calls.append(p) or 1.0)
+
+    def record(params: dict[str, Any]) -> float:
+        calls.append(params)
+        return 1.0
+
+    env = DeepRacerEnv(metadata, {"route_id": "reinvent_base"}, record)
     env.reset(seed=0)
     world = env.sim.world
     assert world is not None
@@ -156,7 +161,7 @@ def test_a_reward_function_that_mutates_params_sees_them_unchanged_next_call() -
     )
     env.reset(seed=0)
     for _ in range(8):
-        _, _, terminated, truncated, info = env.step(5)
+        info = env.step(5)[4]
         assert info["params"]["progress"] >= 0.0
     n = len(env.sim.track.waypoints)
     assert [s[0] for s in seen] == [n] * 7  # lengths 119, 118, 117, ... before the fix
