@@ -285,11 +285,11 @@ class Trainer:
             return
         episodes = pool.collect(count, greedy=True)
         for e, r in zip(episodes, compute_rewards(self.reward_fn, episodes), strict=True):
-            start_s = self.clock.start(e.env_index)
+            start_s = self.clock.start()
             self.metrics.append(
                 metrics_entry(e, r, start_s=start_s, episode=self.episodes, trial=trial, phase="evaluation")
             )
-            self.clock.finish(e.env_index, episode_duration(e))
+            self.clock.finish(episode_duration(e))
 
     # -------------------------------------------------------------------- loop
     def run(self, on_iteration: Callable[[IterationReport], bool] | None = None) -> IterationReport | None:
@@ -356,14 +356,14 @@ class Trainer:
             self.episodes += 1
             self.env_steps += e.length
             laps += int(p >= 100.0)
-            start_s = self.clock.start(e.env_index)
+            start_s = self.clock.start()
             trial = (self.episodes - 1) % n + 1
             self.metrics.append(
                 metrics_entry(e, r, start_s=start_s, episode=self.episodes, trial=trial, phase="training")
             )
             if self.options.write_simtrace and e.params:
                 writer_rows.extend(simtrace_rows(e, r, self.episodes - 1, discrete, start_s))
-            self.clock.finish(e.env_index, episode_duration(e))
+            self.clock.finish(episode_duration(e))
         self._evaluate(pool, trial=n)
         if writer_rows:
             trace = self.folder / "training-simtrace" / f"{self.iteration - 1}-iteration.csv"

@@ -5,8 +5,8 @@ What the community's tools (deepracer-utils) rely on:
 * episodes are numbered from 0 across the whole training (metrics entries from 1, like DeepRacer's
   ``TrainingMetrics.json``);
 * the first row of every episode is ``prepare`` and ``steps`` counts from 1.0;
-* ``tstamp`` is a simulation clock that keeps running across episodes (one per env, like one per
-  DeepRacer worker): episode times are the differences of ``tstamp`` within an episode;
+* ``tstamp`` is a simulation clock that keeps running across episodes: episode times are the
+  differences of ``tstamp`` within an episode;
 * ``wall_clock`` is the host's time at each step, for the stability analysis;
 * metrics ``start_time`` / ``metric_time`` are that same clock in milliseconds, so
   ``elapsed_time_in_milliseconds`` is the episode's simulated duration.
@@ -83,18 +83,19 @@ def simtrace_rows(
 
 
 class TrainingClock:
-    """The running simulation clock of every env (DeepRacer's Gazebo clock never restarts)."""
+    """One simulation clock that keeps running from episode to episode, in the order they are logged
+    (DeepRacer's Gazebo clock never restarts; one clock per simtrace file, as one per worker)."""
 
     def __init__(self) -> None:
-        self._next_start: dict[int, float] = {}
+        self._next_start = 0.0
 
-    def start(self, env_index: int) -> float:
-        return self._next_start.get(env_index, 0.0)
+    def start(self) -> float:
+        return self._next_start
 
-    def finish(self, env_index: int, duration: float) -> float:
-        """Record an episode of ``duration`` s on env ``env_index``; returns its end on the clock."""
-        end = self.start(env_index) + duration
-        self._next_start[env_index] = end + RESET_GAP_S
+    def finish(self, duration: float) -> float:
+        """Record an episode of ``duration`` s starting at ``start()``; returns its end."""
+        end = self._next_start + duration
+        self._next_start = end + RESET_GAP_S
         return end
 
 
