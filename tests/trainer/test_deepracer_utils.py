@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import typer
-from deepracer.logs import AnalysisUtils, DeepRacerLog, TrainingMetrics
+from deepracer.logs import AnalysisUtils, DeepRacerLog, TarFileHandler, TrainingMetrics
 from typer.testing import CliRunner
 
 from race_server.live.session import LiveSession
@@ -56,6 +56,17 @@ def test_control_drfc_fixture_reads_right(tmp_path: Path) -> None:
     assert list(df["unique_episode"].unique()) == list(range(20))
     agg = _agg(df)
     assert (agg["time"] > 0).all()
+
+
+def test_control_deepracer_on_aws_fixture_reads_right() -> None:
+    archive = str(FIXTURES / "deepracer-on-aws-logs-v6" / "sample-droa-solution-logs.tar.gz")
+    log = DeepRacerLog(filehandler=TarFileHandler(archive))
+    log.load_evaluation_trace()
+    agg = _agg(log.dataframe(), firstgroup="stream", is_eval=True)
+    assert list(agg["complete"]) == [1, 1, 1] and (agg["time"] > 25.0).all()
+    training = DeepRacerLog(filehandler=TarFileHandler(archive))
+    training.load_training_trace()
+    assert (_agg(training.dataframe(), secondgroup="unique_episode")["time"] > 0).all()
 
 
 def test_training_folder_episode_numbers_and_times(trained: Path) -> None:
