@@ -9,7 +9,7 @@ evaluation: one episode per lap).
   (the host's telemetry already counts it under the next lap).
 * ``X``, ``Y`` are the reward params' point 0.14 m ahead of the car origin; ``steer`` / ``throttle``
   the commanded action; ``closest_waypoint`` and ``track_len`` come from the track.
-* ``tstamp`` is the run's clock; ``wall_clock`` the same clock (a LIVE run is paced in real time).
+* ``tstamp`` is the run's clock; ``wall_clock`` is left empty (the telemetry has no host time).
 * metrics.json has one entry per lap driven; a lap's ``elapsed_time_in_milliseconds`` is its
   time from the race timing, and nothing is written for a lap that has no step.
 """
@@ -101,7 +101,7 @@ def simtrace_rows(telemetry: Sequence[dict[str, Any]], route: Route | None = Non
                 episode_status=status,
                 pause_duration=_num(event.get("penalty_remaining_ms")) / 1000.0,
                 obstacle_crash_counter=int(_num(event.get("collisions"))),
-                wall_clock=_num(event.get("t")),
+                wall_clock=None,  # the host's telemetry carries the run clock only
             )
         )
     return rows
