@@ -155,7 +155,7 @@ def iter_simtrace(stream: TextIO) -> Iterator[SimtraceRow]:
             column = "episode"
             episode = _parse_int(rec["episode"])
             column = "steps"
-            steps = float(rec["steps"])
+            steps = float(_parse_int(rec["steps"]))  # a whole number, written as a float
             column = "action"
             action = _parse_int(rec["action"])
             column = "done"
