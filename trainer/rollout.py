@@ -145,7 +145,8 @@ class EnvGroup:
             self._seeded[j] = True
         return _as_obs(obs)
 
-    def collect(self, policy: Any, episodes: int, greedy: bool) -> list[Episode]:
+    def collect(self, policy: Any, episodes: int, greedy: bool, max_steps: int | None = None) -> list[Episode]:
+        """``episodes`` whole episodes; one reaching ``max_steps`` steps is cut there (truncated)."""
         out: list[Episode] = []
         started = 0
         current: list[dict[str, NDArray[Any]] | None] = [None] * len(self.envs)
@@ -180,6 +181,8 @@ class EnvGroup:
                     b.action_values.append((float(steer), float(speed)))
                     b.wall_clock.append(time.time())
                 current[j] = _as_obs(nobs)
+                if max_steps is not None and len(b.log_probs) >= max_steps and not terminated:
+                    truncated = True  # the env's episode is abandoned: the next start resets it
                 if terminated or truncated:
                     out.append(b.finish(current[j], bool(terminated), bool(truncated), info))  # type: ignore[arg-type]
                     if started < episodes:
@@ -205,9 +208,9 @@ def _worker_main(
             msg = conn.recv()
             if msg[0] == "close":
                 break
-            _, episodes, greedy = msg
+            _, episodes, greedy, max_steps = msg
             try:
-                conn.send(("ok", group.collect(policy, episodes, greedy)))
+                conn.send(("ok", group.collect(policy, episodes, greedy, max_steps)))
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -246,15 +249,16 @@ class RolloutPool:
             self._procs.append(proc)
             self._conns.append(parent)
 
-    def collect(self, episodes: int, greedy: bool = False) -> list[Episode]:
-        """``episodes`` whole episodes, ordered by env index then time (deterministic)."""
+    def collect(self, episodes: int, greedy: bool = False, max_steps: int | None = None) -> list[Episode]:
+        """``episodes`` whole episodes, ordered by env index then time (deterministic); ``max_steps``
+        cuts longer ones (truncated)."""
         if self._local is not None:
-            result = self._local.collect(self.policy, episodes, greedy)
+            result = self._local.collect(self.policy, episodes, greedy, max_steps)
         else:
             n = len(self._conns)
             quotas = [episodes // n + (1 if w < episodes % n else 0) for w in range(n)]
             for conn, quota in zip(self._conns, quotas, strict=True):
-                conn.send(("collect", quota, greedy))
+                conn.send(("collect", quota, greedy, max_steps))
             result = []
             for w, conn in enumerate(self._conns):
                 try:

@@ -278,12 +278,15 @@ class Trainer:
     def _metrics_path(self) -> Path:
         return self.folder / "metrics" / "training" / "training-metrics.json"
 
-    def _evaluate(self, pool: RolloutPool, trial: int) -> None:
-        """DeepRacer's evaluation episodes between iterations: greedy, logged with phase "evaluation"."""
+    def _evaluate(self, pool: RolloutPool, trial: int, max_steps: int) -> None:
+        """DeepRacer's evaluation episodes between iterations: greedy, logged with phase "evaluation".
+
+        A greedy policy can circle forever inside the track: an episode is cut at ``max_steps``
+        (twice the iteration's longest training episode) so that training time stays bounded."""
         count = self.options.evaluation_episodes
         if count <= 0:
             return
-        episodes = pool.collect(count, greedy=True)
+        episodes = pool.collect(count, greedy=True, max_steps=max_steps)
         for e, r in zip(episodes, compute_rewards(self.reward_fn, episodes), strict=True):
             start_s = self.clock.start()
             self.metrics.append(
@@ -364,7 +367,7 @@ class Trainer:
             if self.options.write_simtrace and e.params:
                 writer_rows.extend(simtrace_rows(e, r, self.episodes - 1, discrete, start_s))
             self.clock.finish(episode_duration(e))
-        self._evaluate(pool, trial=n)
+        self._evaluate(pool, trial=n, max_steps=2 * max(e.length for e in episodes) + 30)
         if writer_rows:
             trace = self.folder / "training-simtrace" / f"{self.iteration - 1}-iteration.csv"
             trace.parent.mkdir(parents=True, exist_ok=True)
