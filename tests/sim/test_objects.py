@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import shapely
 
-from race_server.sim.episode import Simulation
+from race_server.sim.episode import EpisodeConfig, Simulation
 from race_server.sim.objects import (
     BOT_LENGTH,
     BOT_PENALTY_SECONDS,
@@ -21,6 +21,7 @@ from race_server.sim.objects import (
     TrackObjects,
 )
 from race_server.sim.tracks import Track, load_track
+from tests.sim.driving import steer_along_lane
 
 
 @pytest.fixture(scope="module")
@@ -266,3 +267,45 @@ def test_advance_rejects_negative_dt(track: Track) -> None:
     objects = TrackObjects(track, ObjectsConfig(race_type="HEAD_TO_BOT", number_of_bots=1), np.random.default_rng(0))
     with pytest.raises(ValueError, match="dt"):
         objects.advance(-0.1)
+
+
+def test_a_bot_that_rear_ends_the_car_stops_for_the_penalty_and_the_car_drives_on() -> None:
+    """DeepRacer's BotCarsCtrl: a collision with the car ahead of the bot pauses the bots, not the car."""
+    config = ObjectsConfig(race_type="HEAD_TO_BOT", number_of_bots=2, bot_speed=1.0)
+    # the car waits for the bot: no immobilized reset meanwhile
+    sim = Simulation("reinvent_base", objects=config, episode=EpisodeConfig(mode="evaluation", immobile_steps=1000))
+    sim.reset()
+    objects, world = sim.track_objects, sim.world
+    assert objects is not None and world is not None
+    # the second bot starts 1 m before the line in the outside lane: stand in its way
+    assert objects.lanes[1] == "outside"
+    world.place(*sim.track.lane_point("outside", 0.4))
+    statuses = []
+    for _ in range(45):
+        statuses.append(sim.step(0.0, 0.0).status)
+        if objects.bots_paused:
+            break
+    assert objects.bots_paused and "crashed" not in statuses
+    held = list(objects.distances)
+    for _ in range(int(BOT_PENALTY_SECONDS * 15) - 2):
+        statuses.append(sim.step(0.0, 0.0).status)
+    assert objects.distances == pytest.approx(held)
+    assert set(statuses) == {"in_progress"}
+
+
+def test_after_a_bot_collision_the_car_is_held_where_it_is() -> None:
+    config = ObjectsConfig(race_type="HEAD_TO_BOT", number_of_bots=1, bot_speed=0.2)
+    sim = Simulation("reinvent_base", objects=config, episode=EpisodeConfig(mode="evaluation", resets=None))
+    sim.reset()
+    world = sim.world
+    assert world is not None and sim.track_objects is not None
+    inside = sim.track.lane_lateral("inside")
+    for _ in range(300):
+        before = (world.x, world.y)
+        out = sim.step(steer_along_lane(sim, inside), 1.5)
+        if out.status == "pause":
+            break
+    assert out.status == "pause" and sim.metrics.crash_count == 1
+    # not re-placed: the car stands where the crash left it (a box would send it 1 m back)
+    assert math.dist((world.x, world.y), before) < 0.2
+    assert out.params["is_crashed"] is True
