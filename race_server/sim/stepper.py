@@ -68,14 +68,12 @@ class DeepRacerStepper:
         pending = self._pending
         if pending is None:
             raise RuntimeError("call reset() before step()")
+        self.steps += 1.0
         if self._ended:
             # gymnasium leaves stepping past the end to the env: drive on, judging where it lands
-            pending = self.sim.step(steering_deg, speed)
-        self.steps += 1.0
-        params = dict(pending.params)
-        params["steps"] = self.steps
-        params["speed"] = float(speed)
-        params["steering_angle"] = float(steering_deg)
+            outcome = self.sim.step(steering_deg, speed)
+            return self._judged(self._with_action(outcome, steering_deg, speed), outcome, outcome.status)
+        params = self._with_action(pending, steering_deg, speed)
         if self.steps == 1.0:
             prepare = self._judged(params, pending, PREPARE)
             # held still: DeepRacer sends zero speed and steering in the prepare phase
@@ -88,6 +86,13 @@ class DeepRacerStepper:
         if pending.status == PAUSE:
             self.steps += round(pending.pause_duration * self.sim.config.control_hz)
         return judged
+
+    def _with_action(self, outcome: StepOutcome, steering_deg: float, speed: float) -> dict[str, Any]:
+        params = dict(outcome.params)
+        params["steps"] = self.steps
+        params["speed"] = float(speed)
+        params["steering_angle"] = float(steering_deg)
+        return params
 
     def _judged(self, params: dict[str, Any], outcome: StepOutcome, status: str) -> JudgedStep:
         metrics = self.sim.metrics.as_dict()
