@@ -166,3 +166,19 @@ def test_a_reward_function_that_mutates_params_sees_them_unchanged_next_call() -
     n = len(env.sim.track.waypoints)
     assert [s[0] for s in seen] == [n] * 7  # lengths 119, 118, 117, ... before the fix
     assert all(len(s[1]) == 2 and s[2] == 2 for s in seen)
+
+
+def test_a_penalty_pause_counts_its_steps_at_the_step_rate() -> None:
+    """DeepRacer keeps stepping at 15 Hz while the car waits out a penalty: a 3 s pause is 45 steps."""
+    world = {"episode": {"mode": "evaluation", "resets": 1, "off_track_penalty": 3.0}}
+    env = DeepRacerEnv(world=world)
+    env.reset(seed=0)
+    steps: list[tuple[float, str]] = []
+    done = False
+    while not done:
+        _, _, terminated, truncated, info = env.step(0)  # hard right: off the track soon
+        steps.append((info["params"]["steps"], info["status"]))
+        done = terminated or truncated
+    (pause_at,) = [i for i, (_, status) in enumerate(steps) if status == "pause"]
+    assert steps[pause_at + 1][0] == steps[pause_at][0] + 1.0 + 45.0
+    assert [s for s, _ in steps[: pause_at + 1]] == [float(k) for k in range(1, pause_at + 2)]
