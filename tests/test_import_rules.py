@@ -34,6 +34,8 @@ PURE_MODULES = (
     "trainer.metrics",
     "trainer.checkpoint",
     "trainer.config",
+    "trainer.training_log",
+    "race_server.queue.run_logs",
     "race_server.models.hyperparameters",
     "race_server.bench.sim",
     "race_server.bench.camera",

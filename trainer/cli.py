@@ -257,7 +257,10 @@ def evaluate_cmd(
             typer.echo(f"video: {video} ({frames} frames)", err=True)
     except (ModelFolderError, ConfigError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
-    result.write_metrics(model / "metrics" / "evaluation" / f"evaluation-{time.strftime('%Y%m%d%H%M%S')}.json")
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    result.write_metrics(model / "metrics" / "evaluation" / f"evaluation-{stamp}.json")
+    # DeepRacer-for-Cloud's layout, which deepracer-utils' load_evaluation_trace() reads
+    result.write_simtrace(model / f"evaluation-{stamp}" / "evaluation-simtrace" / "0-iteration.csv")
     rows = [
         {
             "trial": t.trial,

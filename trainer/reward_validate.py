@@ -13,7 +13,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-ALLOWED_ROOTS: tuple[str, ...] = ("math", "random", "numpy", "scipy", "shapely")
+# The console let reward files import the standard library and barred what reaches outside
+# (processes, files, network, interpreter internals). The sandbox process is the boundary here, so
+# the list follows the console's: the standard library's computation modules, plus the libraries.
+STDLIB_ROOTS: tuple[str, ...] = (
+    "abc", "bisect", "calendar", "cmath", "collections", "colorsys", "copy", "datetime", "decimal",
+    "enum", "fractions", "functools", "heapq", "itertools", "json", "math", "numbers", "operator",
+    "random", "re", "statistics", "string", "textwrap", "time", "traceback", "typing",
+)  # fmt: skip
+LIBRARY_ROOTS: tuple[str, ...] = ("numpy", "scipy", "shapely")
+ALLOWED_ROOTS: tuple[str, ...] = STDLIB_ROOTS + LIBRARY_ROOTS
 # Public parts of the allowed libraries that touch files, load native code or spawn processes.
 FORBIDDEN_MODULES: frozenset[str] = frozenset(
     {
@@ -370,22 +379,25 @@ def episode_params(
     import numpy as np
 
     from race_server.sim.episode import Simulation
+    from race_server.sim.stepper import DeepRacerStepper
 
     route_id, reverse = config.route()
     sim = Simulation(route_id, reverse, objects=config.objects, episode=config.episode, seed=seed)
+    stepper = DeepRacerStepper(sim)
     rng = np.random.default_rng(seed)
     for episode in range(episodes):
-        params = sim.reset().params
-        for step in range(1, max_steps + 1):
+        stepper.reset()
+        for _ in range(max_steps + 1):
+            seen = stepper.observed_params
             if episode % 2 == 0:
-                steering, speed = reference_action(params)
+                steering, speed = reference_action(seen)
                 steering += float(rng.normal(0.0, 3.0))
             else:
                 steering, speed = float(rng.uniform(-30.0, 30.0)), float(rng.uniform(0.5, 4.0))
-            outcome = sim.step(steering, speed)
-            params = outcome.params
-            yield episode, step, params
-            if outcome.terminated or outcome.truncated:
+            judged = stepper.step(steering, speed)
+            if judged.rewarded:  # DeepRacer calls no reward function on the prepare step
+                yield episode, int(judged.params["steps"]), judged.params
+            if judged.terminated or judged.truncated:
                 break
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing.connection
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -48,6 +49,7 @@ class Episode:
     action_values: list[tuple[float, float]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     env_index: int = 0
+    wall_clock: list[float] = field(default_factory=list)  # time.time() after each step (simtrace wall_clock)
 
     @property
     def length(self) -> int:
@@ -97,6 +99,7 @@ class _Builder:
         self.statuses: list[str] = []
         self.pauses: list[float] = []
         self.action_values: list[tuple[float, float]] = []
+        self.wall_clock: list[float] = []
 
     def finish(
         self, final_obs: dict[str, NDArray[Any]], terminated: bool, truncated: bool, info: dict[str, Any]
@@ -116,6 +119,7 @@ class _Builder:
             action_values=self.action_values,
             metrics=dict(info.get("metrics", {})),
             env_index=self.env_index,
+            wall_clock=self.wall_clock,
         )
 
 
@@ -143,7 +147,8 @@ class EnvGroup:
             self._seeded[j] = True
         return _as_obs(obs)
 
-    def collect(self, policy: Any, episodes: int, greedy: bool) -> list[Episode]:
+    def collect(self, policy: Any, episodes: int, greedy: bool, max_steps: int | None = None) -> list[Episode]:
+        """``episodes`` whole episodes; one reaching ``max_steps`` steps is cut there (truncated)."""
         out: list[Episode] = []
         started = 0
         current: list[dict[str, NDArray[Any]] | None] = [None] * len(self.envs)
@@ -176,7 +181,10 @@ class EnvGroup:
                     b.pauses.append(float(info.get("pause_duration", 0.0)))
                     steer, speed = info.get("action", (0.0, 0.0))
                     b.action_values.append((float(steer), float(speed)))
+                    b.wall_clock.append(time.time())
                 current[j] = _as_obs(nobs)
+                if max_steps is not None and len(b.log_probs) >= max_steps and not terminated:
+                    truncated = True  # the env's episode is abandoned: the next start resets it
                 if terminated or truncated:
                     out.append(b.finish(current[j], bool(terminated), bool(truncated), info))  # type: ignore[arg-type]
                     if started < episodes:
@@ -208,9 +216,9 @@ def _worker_main(
             msg = conn.recv()
             if msg[0] == "close":
                 break
-            _, episodes, greedy = msg
+            _, episodes, greedy, max_steps = msg
             try:
-                conn.send(("ok", group.collect(policy, episodes, greedy)))
+                conn.send(("ok", group.collect(policy, episodes, greedy, max_steps)))
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -251,15 +259,16 @@ class RolloutPool:
             self._procs.append(proc)
             self._conns.append(parent)
 
-    def collect(self, episodes: int, greedy: bool = False) -> list[Episode]:
-        """``episodes`` whole episodes, ordered by env index then time (deterministic)."""
+    def collect(self, episodes: int, greedy: bool = False, max_steps: int | None = None) -> list[Episode]:
+        """``episodes`` whole episodes, ordered by env index then time (deterministic); ``max_steps``
+        cuts longer ones (truncated)."""
         if self._local is not None:
-            result = self._local.collect(self.policy, episodes, greedy)
+            result = self._local.collect(self.policy, episodes, greedy, max_steps)
         else:
             n = len(self._conns)
             quotas = [episodes // n + (1 if w < episodes % n else 0) for w in range(n)]
             for conn, quota in zip(self._conns, quotas, strict=True):
-                conn.send(("collect", quota, greedy))
+                conn.send(("collect", quota, greedy, max_steps))
             result = []
             for w, conn in enumerate(self._conns):
                 try:

@@ -8,7 +8,6 @@ writes a checkpoint, the training metrics and the iteration's simtrace.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,16 +21,18 @@ from numpy.typing import NDArray
 
 from race_server.models.hyperparameters import Hyperparameters
 from race_server.sim.env import DeepRacerEnv, checked_reward
-from race_server.sim.episode import EpisodeConfig
+from race_server.sim.episode import PREPARE, EpisodeConfig
 from race_server.sim.metadata import ModelMetadata, parse_model_metadata
+from race_server.sim.params import fresh_params
 from race_server.sim.simtrace import SimtraceRow, SimtraceWriter
 from trainer.checkpoint import ModelFolderError, load_checkpoint, read_model_folder, save_checkpoint, write_static_files
 from trainer.config import StopConditions, TrainWorld, check_clone
-from trainer.metrics import training_entry, write_training_metrics
+from trainer.metrics import write_training_metrics
 from trainer.networks import ObsSpec, PPOActorCritic, SACActor
 from trainer.ppo import PPO
 from trainer.rollout import EnvFactory, Episode, RolloutPool
 from trainer.sac import SAC
+from trainer.training_log import TrainingClock, episode_duration, episode_progress, metrics_entry, simtrace_rows
 
 RewardFn = Callable[[dict[str, Any]], float]
 START_POSITIONS = 20  # 100 % / the 5 % round-robin advance
@@ -83,6 +84,8 @@ class TrainOptions:
     resume: bool = False
     write_simtrace: bool = True
     export_onnx: bool = True
+    # greedy episodes after each iteration, logged as the metrics' phase "evaluation" (as DeepRacer does)
+    evaluation_episodes: int = 1
     network_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. vector_dense for small test envs
     sac_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -163,60 +166,26 @@ def policy_from_state(state: dict[str, Any]) -> PPOActorCritic | SACActor:
 
 
 def compute_rewards(reward_fn: RewardFn | None, episodes: Sequence[Episode]) -> list[NDArray[np.float64]]:
-    """Rewards from the DeepRacer params (one batched sandbox call when available), else the env's."""
+    """Rewards from the DeepRacer params (one batched sandbox call when available), else the env's.
+
+    The prepare step of each episode gets 0 without a call, as in DeepRacer; every call gets its own
+    copy of the params (the sandbox's are decoded afresh per call)."""
     if reward_fn is None or not any(e.params for e in episodes):
         return [e.rewards for e in episodes]
-    flat = [p for e in episodes for p in e.params]
+    rewarded = [
+        [t for t, status in enumerate(e.statuses or [""] * len(e.params)) if status != PREPARE] for e in episodes
+    ]
+    flat = [e.params[t] for e, steps in zip(episodes, rewarded, strict=True) for t in steps]
     call_many = getattr(reward_fn, "call_many", None)
-    raw = call_many(flat) if call_many is not None else [reward_fn(p) for p in flat]
-    values = np.asarray([checked_reward(v) for v in raw], np.float64)
-    out, start = [], 0
-    for e in episodes:
-        out.append(values[start : start + e.length])
-        start += e.length
+    raw = call_many(flat) if call_many is not None else [reward_fn(fresh_params(p)) for p in flat]
+    values = iter([checked_reward(v) for v in raw])
+    out = []
+    for e, steps in zip(episodes, rewarded, strict=True):
+        rewards = np.zeros(e.length, np.float64)
+        for t in steps:
+            rewards[t] = next(values)
+        out.append(rewards)
     return out
-
-
-def _closest(params: dict[str, Any]) -> int:
-    prev, nxt = params["closest_waypoints"]
-    wps = params["waypoints"]
-    x, y = params["x"], params["y"]
-    d = [math.hypot(wps[i][0] - x, wps[i][1] - y) for i in (prev, nxt)]
-    return int(prev if d[0] <= d[1] else nxt)
-
-
-def simtrace_rows(ep: Episode, rewards: NDArray[np.float64], episode_number: int, discrete: bool) -> list[SimtraceRow]:
-    rows = []
-    for t, params in enumerate(ep.params):
-        steer, speed = ep.action_values[t] if t < len(ep.action_values) else (0.0, 0.0)
-        rows.append(
-            SimtraceRow(
-                episode=episode_number,
-                steps=int(params["steps"]),
-                x=float(params["x"]),
-                y=float(params["y"]),
-                yaw=float(params["heading"]),
-                steer=float(steer),
-                throttle=float(speed),
-                action=int(ep.actions[t]) if discrete else -1,
-                reward=float(rewards[t]),
-                done=t == ep.length - 1,
-                all_wheels_on_track=bool(params["all_wheels_on_track"]),
-                progress=float(params["progress"]),
-                closest_waypoint=_closest(params),
-                track_len=float(params["track_length"]),
-                tstamp=float(params["sim_time"]),
-                episode_status=ep.statuses[t] or "in_progress",
-                pause_duration=float(ep.pauses[t]),
-            )
-        )
-    return rows
-
-
-def _progress(ep: Episode) -> float:
-    if "completion_percentage" in ep.metrics:
-        return float(ep.metrics["completion_percentage"])
-    return float(ep.metrics.get("progress", 0.0))
 
 
 class Trainer:
@@ -259,6 +228,7 @@ class Trainer:
         self.episodes = 0
         self.env_steps = 0
         self.metrics: list[dict[str, Any]] = []
+        self.clock = TrainingClock()
         if self.options.resume and (self.folder / "model").exists():
             self._resume()
         elif job.clone_from is not None:
@@ -307,6 +277,22 @@ class Trainer:
 
     def _metrics_path(self) -> Path:
         return self.folder / "metrics" / "training" / "training-metrics.json"
+
+    def _evaluate(self, pool: RolloutPool, trial: int, max_steps: int) -> None:
+        """DeepRacer's evaluation episodes between iterations: greedy, logged with phase "evaluation".
+
+        A greedy policy can circle forever inside the track: an episode is cut at ``max_steps``
+        (twice the iteration's longest training episode) so that training time stays bounded."""
+        count = self.options.evaluation_episodes
+        if count <= 0:
+            return
+        episodes = pool.collect(count, greedy=True, max_steps=max_steps)
+        for e, r in zip(episodes, compute_rewards(self.reward_fn, episodes), strict=True):
+            start_s = self.clock.start()
+            self.metrics.append(
+                metrics_entry(e, r, start_s=start_s, episode=self.episodes, trial=trial, phase="evaluation")
+            )
+            self.clock.finish(episode_duration(e))
 
     # -------------------------------------------------------------------- loop
     def run(self, on_iteration: Callable[[IterationReport], bool] | None = None) -> IterationReport | None:
@@ -357,7 +343,6 @@ class Trainer:
         n = hp.num_episodes_between_training
         if self.job.stop.max_episodes is not None:
             n = max(1, min(n, self.job.stop.max_episodes - self.episodes))
-        wall0 = time.time()
         t0 = time.perf_counter()
         episodes = pool.collect(n)
         t1 = time.perf_counter()
@@ -367,30 +352,22 @@ class Trainer:
         t3 = time.perf_counter()
         self.iteration += 1
         discrete = self.n_actions is not None
-        progresses = [_progress(e) for e in episodes]
+        progresses = [episode_progress(e) for e in episodes]
         laps = 0
         writer_rows: list[SimtraceRow] = []
         for e, r, p in zip(episodes, rewards, progresses, strict=True):
             self.episodes += 1
             self.env_steps += e.length
             laps += int(p >= 100.0)
-            start_ms = int(wall0 * 1000)
-            end_ms = start_ms + int(e.metrics.get("elapsed_time_in_milliseconds", 0))
-            status = e.metrics.get("episode_status", "Lap complete" if p >= 100 else "Off track")
+            start_s = self.clock.start()
+            trial = (self.episodes - 1) % n + 1
             self.metrics.append(
-                training_entry(
-                    reward_score=float(r.sum()),
-                    start_ms=start_ms,
-                    end_ms=end_ms,
-                    episode=self.episodes,
-                    trial=(self.episodes - 1) % n + 1,
-                    phase="training",
-                    completion_percentage=p,
-                    episode_status=str(status),
-                )
+                metrics_entry(e, r, start_s=start_s, episode=self.episodes, trial=trial, phase="training")
             )
             if self.options.write_simtrace and e.params:
-                writer_rows.extend(simtrace_rows(e, r, self.episodes, discrete))
+                writer_rows.extend(simtrace_rows(e, r, self.episodes - 1, discrete, start_s))
+            self.clock.finish(episode_duration(e))
+        self._evaluate(pool, trial=n, max_steps=2 * max(e.length for e in episodes) + 30)
         if writer_rows:
             trace = self.folder / "training-simtrace" / f"{self.iteration - 1}-iteration.csv"
             trace.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from typing import Any
 from race_server.sim.env import DeepRacerEnv
 from race_server.sim.episode import Simulation
 from race_server.sim.metadata import default_model_metadata
+from race_server.sim.params import fresh_params
 from race_server.sim.pursuit import pure_pursuit
 from race_server.sim.world import World
 
@@ -75,6 +76,7 @@ def run_sim_benchmark(seconds: float = 3.0) -> dict[str, float]:
     stereo_rate = _env_rate(stereo_env, per)
     physics = _physics_rate(per)
     fps = float(camera.benchmark_camera(per))
+    copy_us = _params_copy_us(camera_env)
     return {
         "env_steps_per_s": env_rate,
         "env_steps_per_s_lidar_stereo": stereo_rate,
@@ -82,7 +84,17 @@ def run_sim_benchmark(seconds: float = 3.0) -> dict[str, float]:
         "camera_fps": fps,
         "peak_rss_mb": _peak_rss_mb(),
         "realtime_factor": env_rate / 15.0,
+        "reward_params_copy_us": copy_us,
     }
+
+
+def _params_copy_us(env: DeepRacerEnv, calls: int = 20_000) -> float:
+    """Microseconds per reward call spent giving the function its own copy of the params."""
+    params = env.reset(seed=0)[1]["params"]
+    start = time.perf_counter()
+    for _ in range(calls):
+        fresh_params(params)
+    return (time.perf_counter() - start) / calls * 1e6
 
 
 def simulation_rate(route_id: str = "reinvent_base", seconds: float = 1.0) -> float:

@@ -203,4 +203,4 @@ class Evaluator:
             from race_server.queue.run_logs import write_run_logs
 
             folder = self.data_dir / "races" / str(race.id) / "runs" / str(run_id)
-            await asyncio.to_thread(write_run_logs, folder, outcome.telemetry)
+            await asyncio.to_thread(write_run_logs, folder, outcome.telemetry, (config.route_id, config.reverse))

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from race_server.queue.run_logs import write_run_logs
+from race_server.queue.run_logs import Route, write_run_logs
 
 # A run's rows in memory: 15 per second, so this bounds a runaway slot (about 3.7 hours).
 MAX_ROWS_PER_RUN = 200_000
@@ -16,12 +16,15 @@ class RunRecorder:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self._rows: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        self._routes: dict[tuple[int, int], Route] = {}  # the track each run drives (closest_waypoint, track_len)
 
     def run_dir(self, race_id: int, run_id: int) -> Path:
         return self.data_dir / "races" / str(race_id) / "runs" / str(run_id)
 
-    def begin(self, race_id: int, run_id: int) -> None:
+    def begin(self, race_id: int, run_id: int, route: Route | None = None) -> None:
         self._rows[(race_id, run_id)] = []
+        if route is not None:
+            self._routes[(race_id, run_id)] = route
 
     def record(self, race_id: int, run_id: int, telemetry: dict[str, Any]) -> None:
         rows = self._rows.get((race_id, run_id))
@@ -34,10 +37,13 @@ class RunRecorder:
     def finish(self, race_id: int, run_id: int) -> asyncio.Future[None] | None:
         """Write the run's logs (in a thread: a long run's CSV is megabytes); None if nothing was recorded."""
         rows = self._rows.pop((race_id, run_id), None)
+        route = self._routes.pop((race_id, run_id), None)
         if not rows:
             return None
-        return asyncio.ensure_future(asyncio.to_thread(write_run_logs, self.run_dir(race_id, run_id), rows))
+        folder = self.run_dir(race_id, run_id)
+        return asyncio.ensure_future(asyncio.to_thread(write_run_logs, folder, rows, route))
 
     def forget(self, race_id: int) -> None:
         for key in [key for key in self._rows if key[0] == race_id]:
             del self._rows[key]
+            self._routes.pop(key, None)

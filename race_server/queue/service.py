@@ -366,7 +366,7 @@ class QueueService:
                 resets=lr.config.resets,
                 seed=run_id,
             )
-            self.recorder.begin(lr.race_id, run_id)
+            self.recorder.begin(lr.race_id, run_id, (lr.config.route_id, lr.config.reverse))
             await lr.host.launch(spec)
         except Exception as error:
             log.exception("race %s: launching run %s failed", lr.race_id, run_id)

@@ -11,7 +11,13 @@ sector (bins and clipping distance from the metadata's ``lidar_config``, default
 Actions: ``Discrete(n)`` over the metadata's actions in index order, or for continuous spaces
 ``Box(-1, 1, (2,))`` = (steering, speed) scaled linearly to the metadata's bounds.
 Episodes that hit the time limit or the step limit are truncated; all other ends are terminations.
+Steps follow DeepRacer's order (``stepper.py``): step 1 is ``prepare`` (reward 0, the reward function
+is not called), and step k's params are read at the pose the observation of step k showed, paired
+with action k. The reward function gets a fresh copy of the params on every call.
 ``info["params"]`` is the reward-params dict of the step, ``info["metrics"]`` the episode metrics.
+
+Seeds: one seed gives two independent streams (``SeedSequence.spawn``): ``np_random`` for sensor
+noise and the simulation's generator for the world (object layouts, bot lane changes).
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from race_server.sim import camera, lidar
-from race_server.sim.episode import EpisodeConfig, Simulation, StepOutcome
+from race_server.sim.episode import PREPARE, EpisodeConfig, Simulation, StepOutcome
 from race_server.sim.metadata import ModelMetadata, default_model_metadata, parse_model_metadata
 from race_server.sim.objects import Box, ObjectsConfig
+from race_server.sim.params import fresh_params
+from race_server.sim.stepper import DeepRacerStepper, JudgedStep
 from race_server.sim.tracks import Track, load_console_track, resolve_track
 
 REWARD_LIMIT = 1e5
@@ -167,6 +175,12 @@ class WorldConfig:
         return resolve_track(self.track_id, self.direction)
 
 
+def seed_streams(seed: int) -> tuple[np.random.Generator, np.random.SeedSequence]:
+    """(sensor-noise generator, world-layout seed) drawn apart from one seed."""
+    noise, layout = np.random.SeedSequence(seed).spawn(2)
+    return np.random.Generator(np.random.PCG64(noise)), layout
+
+
 def _world_config(world: WorldConfig | Mapping[str, Any] | None) -> WorldConfig:
     if world is None:
         return WorldConfig()
@@ -202,19 +216,22 @@ class DeepRacerEnv(gym.Env[dict[str, Any], Any]):
         )
         self.world_config = _world_config(world)
         route_id, reverse = self.world_config.route()
+        seed = self.world_config.seed
         self.sim = Simulation(
             route_id,
             reverse,
             objects=self.world_config.objects,
             episode=self.world_config.episode,
-            seed=self.world_config.seed,
+            seed=None if seed is None else seed_streams(seed)[1],
         )
+        self.stepper = DeepRacerStepper(self.sim)
         self.reward_function: RewardFunction = reward_function or centre_line_reward
         self.sensors = SensorSuite(
             self.model.sensors,
             self.model.lidar_config,
             domain_randomization=self.world_config.domain_randomization,
         )
+        self.sim.stereo_camera = "STEREO_CAMERAS" in self.model.sensors
         self.sensor_spaces = self.sensors.spaces()
         self.observation_space = spaces.Dict(self.sensor_spaces)
         self.action_space: spaces.Space[Any]
@@ -252,35 +269,51 @@ class DeepRacerEnv(gym.Env[dict[str, Any], Any]):
         self._last_obs = obs
         return obs
 
-    def _info(self, outcome: StepOutcome) -> dict[str, Any]:
+    def _info(self, step: JudgedStep) -> dict[str, Any]:
         return {
-            "params": outcome.params,
-            "metrics": self.sim.metrics.as_dict(),
-            "status": outcome.status,
-            "pause_duration": outcome.pause_duration,
-            "lap_time": outcome.lap_time,
-            "action": self.sim.last_action,
+            "params": step.params,
+            "metrics": step.metrics,
+            "status": step.status,
+            "pause_duration": step.pause_duration,
+            "lap_time": step.lap_time,
+            "action": (float(step.params["steering_angle"]), float(step.params["speed"])),
         }
+
+    def _seed(self, seed: int) -> None:
+        noise, layout = seed_streams(seed)
+        self.np_random = noise
+        self.sim.seed(layout)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         super().reset(seed=seed)
         if seed is not None:
-            # a seeded reset restarts the world's generator and the start-position schedule
-            self.sim.seed(seed)
+            # a seeded reset restarts both generators and the start-position schedule
+            self._seed(seed)
             self.sim.episode_index = -1
         elif not self._seeded and self.world_config.seed is not None:
-            super().reset(seed=self.world_config.seed)
+            self._seed(self.world_config.seed)
         self._seeded = True
-        outcome = self.sim.reset()
-        return self._observe(), self._info(outcome)
+        outcome: StepOutcome = self.stepper.reset()
+        info = {
+            "params": outcome.params,
+            "metrics": self.sim.metrics.as_dict(),
+            "status": PREPARE,
+            "pause_duration": 0.0,
+            "lap_time": None,
+            "action": (0.0, 0.0),
+        }
+        return self._observe(), info
 
     def step(self, action: Any) -> tuple[dict[str, NDArray[Any]], SupportsFloat, bool, bool, dict[str, Any]]:
         steering, speed = self.action_values(action)
-        outcome = self.sim.step(steering, speed)
-        reward = checked_reward(self.reward_function(outcome.params))
-        return self._observe(), reward, outcome.terminated, outcome.truncated, self._info(outcome)
+        judged = self.stepper.step(steering, speed)
+        reward = checked_reward(self.reward_function(fresh_params(judged.params))) if judged.rewarded else 0.0
+        ended = judged.terminated or judged.truncated
+        # an ending step drives nothing: the car still stands where the last observation showed it
+        obs = self._last_obs if ended and self._last_obs is not None else self._observe()
+        return obs, reward, judged.terminated, judged.truncated, self._info(judged)
 
     def render(self) -> NDArray[np.uint8] | None:
         if self.render_mode != "rgb_array":
@@ -297,4 +330,3 @@ def make_env(
     reward_function: RewardFunction | None = None,
 ) -> DeepRacerEnv:
     return DeepRacerEnv(model_metadata, world, reward_function)
-

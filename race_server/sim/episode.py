@@ -19,14 +19,15 @@ from typing import Any
 import numpy as np
 
 from race_server.sim.car import CarSpec, ObjectSlot
-from race_server.sim.objects import ObjectsConfig, TrackObjects
+from race_server.sim.objects import BOT_PENALTY_SECONDS, CRASH_CAR, ObjectsConfig, TrackObjects, rectangle
 from race_server.sim.params import (
     ObjectState,
     ProgressTracker,
     build_params,
     closest_objects,
-    crashed_objects,
+    collided_objects,
     object_in_camera,
+    split_bot_collisions,
     waypoint_list,
 )
 from race_server.sim.tracks import Track, load_track
@@ -54,6 +55,7 @@ METRICS_STATUS = {
     PREPARE: "Prepare",
 }
 TRUNCATING = frozenset({TIME_UP})
+START_CLEARANCE = 1.0  # m: a training start this close to an object moves to the other lane
 
 MODES = ("training", "evaluation")
 
@@ -151,7 +153,7 @@ class Simulation:
         objects: ObjectsConfig | None = None,
         episode: EpisodeConfig | None = None,
         car: CarSpec | None = None,
-        seed: int | None = None,
+        seed: int | np.random.SeedSequence | None = None,
     ) -> None:
         self.route_id = route_id
         self.base_reverse = reverse
@@ -160,9 +162,10 @@ class Simulation:
         self.config = episode or EpisodeConfig()
         self.car = car or CarSpec()
         self.rng = np.random.default_rng(seed)
+        self.stereo_camera = False  # object_in_camera tests both lenses of a stereo camera
         self.world: World | None = None
         self.track: Track = self.tracks[reverse]
-        self._waypoints: dict[bool, list[list[float]]] = {}
+        self._waypoints: dict[bool, list[tuple[float, float]]] = {}
         self.track_objects: TrackObjects | None = None
         self.episode_index = -1
         self.metrics = EpisodeMetrics()
@@ -173,7 +176,7 @@ class Simulation:
         self._reset_counters()
 
     # ------------------------------------------------------------------ helpers
-    def seed(self, seed: int | None) -> None:
+    def seed(self, seed: int | np.random.SeedSequence | None) -> None:
         self.rng = np.random.default_rng(seed)
 
     def _reset_counters(self) -> None:
@@ -202,16 +205,15 @@ class Simulation:
         assert objs is not None
         box = objs.boxes[i]
         bot = objs.is_bot[i]
-        lateral = float(objs.laterals[i])
+        # located like DeepRacer does: the object's centre projected on the centre line
+        pos = self.track.locate(box.x, box.y)
         return ObjectState(
             x=float(box.x),
             y=float(box.y),
-            projection_distance=float(objs.distances[i]),
-            distance_from_center=abs(lateral),
-            # lateral is signed left-positive in the driving direction, which is what
-            # is_left_of_center means for the car too (inner-border rule XOR clockwise)
-            is_left_of_center=lateral > 0.0,
-            heading_deg=float(objs.headings_deg[i]) if bot else 0.0,
+            projection_distance=float(pos.projection_distance),
+            distance_from_center=float(pos.distance_from_center),
+            is_left_of_center=bool(pos.is_left_of_center),
+            heading=float(objs.headings[i]) if bot else 0.0,
             speed=float(objs.speeds[i]) if bot else 0.0,
             is_bot=bool(bot),
         )
@@ -243,10 +245,10 @@ class Simulation:
             self.track_objects = None
             slots: tuple[ObjectSlot, ...] = ()
         else:
-            self.track_objects = TrackObjects(self.track, self.objects_config, self.rng, start_distance=start_distance)
+            self.track_objects = TrackObjects(self.track, self.objects_config, self.rng)
             slots = tuple(ObjectSlot(b.length, b.width, b.height) for b in self.track_objects.boxes)
         world = self._ensure_world(slots)
-        x, y, yaw = self.track.pose_at(start_distance, 0.0)
+        x, y, yaw = self._start_pose(start_distance, training)
         world.reset(x, y, yaw)
         if self.track_objects is not None:
             world.set_objects(self.track_objects.boxes)
@@ -256,19 +258,29 @@ class Simulation:
         else:
             self._static_states = []
         self._reset_counters()
-        rx, ry = world.reference_point()
-        # loops: progress counts from where the reference point starts; open routes: from row 0,
-        # so that reaching the last row is 100 %
-        start = self.track.locate(rx, ry).progress if self.track.is_loop else 0.0
+        # loops: DeepRacer measures the start from the car origin while progress follows the
+        # reference point 0.14 m ahead, so progress starts at 100 * 0.14 / L; open routes: from
+        # row 0, so that reaching the last row is 100 %
+        start = self.track.locate(world.x, world.y).progress if self.track.is_loop else 0.0
         self.progress = ProgressTracker(start, self.track.is_loop)
         self.metrics = EpisodeMetrics(episode=self.episode_index)
         outcome = self._observe(PREPARE, crashed=False, track_progress=None)
         return outcome
 
+    def _start_pose(self, distance: float, training: bool) -> tuple[float, float, float]:
+        """The centre line at ``distance``; in training, the lane away from an object standing there."""
+        objs = self.track_objects
+        if training and objs is not None and objs.boxes:
+            length = self.track.length
+            gaps = [abs(d - distance) % length for d in objs.distances]
+            nearest = min(range(len(gaps)), key=gaps.__getitem__)
+            if gaps[nearest] < START_CLEARANCE:
+                lane = "outside" if objs.lanes[nearest] == "inside" else "inside"
+                return self.track.lane_point(lane, distance)
+        return self.track.pose_at(distance, 0.0)
+
     # -------------------------------------------------------------------- step
-    def step(
-        self, steering_deg: float, speed: float, speed_at: Callable[[int], float] | None = None
-    ) -> StepOutcome:
+    def step(self, steering_deg: float, speed: float, speed_at: Callable[[int], float] | None = None) -> StepOutcome:
         world = self.world
         if world is None:
             raise RuntimeError("call reset() before step()")
@@ -294,16 +306,18 @@ class Simulation:
         crashed_idx: list[int] = []
         if objects:
             assert self.track_objects is not None
-            touching = world.touching_objects()
-            crashed_idx = crashed_objects(
-                world.footprint(),
-                self.track_objects.footprints(),
-                touching,
-                float(self.track.locate(world.x, world.y).projection_distance),
-                objects,
-                self.track.length,
-                self.track.is_loop,
-            )
+            car_rect = rectangle(world.x, world.y, world.yaw, *CRASH_CAR)
+            collided = collided_objects(car_rect, self.track_objects.crash_rectangles())
+            if collided:
+                crashed_idx, rear_ended_by = split_bot_collisions(
+                    collided,
+                    float(position.projection_distance),
+                    objects,
+                    self.track.length,
+                    self.track.is_loop,
+                )
+                if rear_ended_by and not self.track_objects.bots_paused:
+                    self.track_objects.pause_bots(BOT_PENALTY_SECONDS)
         crashed = bool(crashed_idx)
         wheels_in = self.track.contains(world.wheel_centres())
         offtrack = not bool(wheels_in.any())
@@ -406,7 +420,12 @@ class Simulation:
         inside = track.lane_lateral("inside")
         outside = track.lane_lateral("outside")
         static_crash = [i for i in crashed_idx if self.track_objects is not None and not self.track_objects.is_bot[i]]
-        if status == CRASHED and static_crash:
+        if status == CRASHED and not static_crash:
+            # DeepRacer holds the car where it is after a bot collision
+            self.immobile_run = 0
+            self.reversed_run = 0
+            return
+        if status == CRASHED:
             box = self._static_states[static_crash[0]]
             box_lane = inside if (box.is_left_of_center == (inside > 0)) else outside
             lateral = outside if box_lane == inside else inside
@@ -462,6 +481,7 @@ class Simulation:
         if key not in self._waypoints:
             self._waypoints[key] = waypoint_list(self.track)
         yaw = world.yaw
+        closest = closest_objects(float(position.projection_distance), objects, self.track.length, self.track.is_loop)
         params = build_params(
             ref_x=rx,
             ref_y=ry,
@@ -474,16 +494,24 @@ class Simulation:
             is_reversed=self.track.reverse,
             speed=self.last_action[1],
             steering_angle=self.last_action[0],
-            steps=self.steps,
+            steps=float(self.steps),
             track_length=self.track.length,
             waypoints=self._waypoints[key],
             objects=objects,
-            objects_closest=closest_objects(
-                float(position.projection_distance), objects, self.track.length, self.track.is_loop
-            ),
-            in_camera=object_in_camera(world.x, world.y, yaw, objects) if objects else False,
+            objects_closest=closest,
+            in_camera=self._next_object_in_camera(objects, closest) if objects else False,
             sim_time=world.sim_time,
         )
         self._prev_distance = float(position.projection_distance)
         self.last_params = params
         return StepOutcome(params=params, status=status, terminated=False, truncated=False, lap_time=lap_time)
+
+    def _next_object_in_camera(self, objects: list[ObjectState], closest: list[int]) -> bool:
+        objs = self.track_objects
+        world = self.world
+        assert objs is not None and world is not None
+        i = closest[1]
+        box = objs.boxes[i]
+        return object_in_camera(
+            world.x, world.y, world.yaw, box.crash_corners(), (box.x, box.y), objs.is_bot[i], self.stereo_camera
+        )

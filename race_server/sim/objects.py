@@ -4,22 +4,24 @@ Sizes
 -----
 * Obstacle box: the guide gives the AWS DeepRacer package box as 9.5" (L) x 15.25" (W) x 10.5" (H).
   L is taken along the direction of travel, so the 15.25" face is the one an approaching car sees
-  and the box blocks about half the road width (0.387 m of a ~0.76 m road): one lane.
-* Bot car: the DeepRacer car footprint used for crash tests (0.324 m x 0.196 m), 0.15 m tall.
+  and the box blocks about half the road width (0.387 m of a ~0.76 m road): one lane. That is the
+  box the car drives into and the cameras see.
+* Bot car: the DeepRacer car footprint (0.324 m x 0.196 m), 0.15 m tall.
+* Crash rectangles are DeepRacer's, not the physical boxes: 0.5 m (along) x 0.4 m for a box and
+  0.422 m x 0.296 m for a car (agent and bots), each with the simulator's buffer; see ``CRASH_BOX``.
 
-Layouts
--------
-* Fixed (``randomize_obstacle_locations=False``): each box sits on the lane centre of its lane at
-  ``percent`` of the lap measured from the start line (row 0). Without ``object_positions`` the
-  boxes are spread evenly, at 100*(i+1)/(n+1) %, alternating outside / inside lanes.
-* Random: per episode, distances are drawn uniformly among layouts that keep
-  ``min_distance_between_obstacles`` metres between neighbours, inside the 7-90 % window of the lap
-  counted from the episode's start distance (so never on the start area). Lanes alternate, from a
-  random first lane, so two boxes never close both lanes side by side.
-* Bots start evenly spaced around the lap ahead of the start distance, each in a random lane, and
-  advance ``bot_speed * dt`` metres of centre line per ``advance(dt)``. With lane changes, each bot
-  waits a time drawn from [lower, upper] s, then moves to the other lane along a cosine blend of its
-  lateral offset over ``max(1 s, 1 m)`` of travel; the wait restarts when the change ends.
+Layouts (DeepRacer's rules; all distances are metres of centre line from route row 0)
+-------------------------------------------------------------------------------------
+* ``object_positions`` given: each box at ``percent`` of the lap, in its lane.
+* Otherwise boxes start evenly spaced from ``gap`` to ``L - 1`` m, where ``gap`` is
+  ``min_distance_between_obstacles`` PERCENT of the lap (DeepRacer reads the setting as a percent).
+  Fixed layouts alternate lanes starting inside. Random layouts move each box, in a random order,
+  uniformly between its neighbours' positions plus/minus ``gap`` and pick each box's lane at random.
+* Lanes are the lines halfway between the centre line and each border.
+* Bots start evenly spaced from 2 m to ``L - 1`` m in alternating lanes starting inside, and drive
+  ``bot_speed`` m/s of centre line. With lane changes, each bot waits a time drawn from
+  [lower, upper] s, then moves to the other lane over 1 m of travel. A bot that runs into the car
+  from behind stops, with every bot, for ``BOT_PENALTY_SECONDS``.
 
 All randomness comes from the generator passed in.
 """
@@ -48,8 +50,13 @@ MAX_OBJECTS = 6
 MIN_PERCENT, MAX_PERCENT = 7.0, 90.0
 MIN_BOT_SPEED, MAX_BOT_SPEED = 0.2, 6.0
 MIN_LANE_CHANGE_TIME, MAX_LANE_CHANGE_TIME = 1.0, 8.0
-LANE_CHANGE_MIN_TIME = 1.0  # s: a lane change lasts at least this long ...
-LANE_CHANGE_MIN_DISTANCE = 1.0  # m: ... and covers at least this much track
+LANE_CHANGE_DISTANCE = 1.0  # m of travel a bot's lane change takes
+BOT_START_DISTANCE = 2.0  # m from row 0: the first bot
+LAYOUT_END_MARGIN = 1.0  # m: the last box or bot stands this far before the end of the centre line
+BOT_PENALTY_SECONDS = 2.0  # a bot that rear-ends the car stops this long
+# DeepRacer's crash rectangles (along the object's heading, across), buffer included
+CRASH_BOX = (0.5, 0.4)
+CRASH_CAR = (0.422, 0.296)
 
 
 @dataclass(frozen=True)
@@ -66,13 +73,23 @@ class Box:
 
     def corners(self) -> npt.NDArray[np.float64]:
         """(4, 2) footprint corners, counter-clockwise."""
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
-        hl, hw = self.length / 2.0, self.width / 2.0
-        local = np.array([[hl, hw], [-hl, hw], [-hl, -hw], [hl, -hw]])
-        out = np.empty((4, 2))
-        out[:, 0] = self.x + c * local[:, 0] - s * local[:, 1]
-        out[:, 1] = self.y + s * local[:, 0] + c * local[:, 1]
-        return out
+        return rectangle(self.x, self.y, self.yaw, self.length, self.width)
+
+    def crash_corners(self) -> npt.NDArray[np.float64]:
+        """(4, 2) corners of DeepRacer's crash rectangle for this object."""
+        length, width = CRASH_CAR if self.is_bot else CRASH_BOX
+        return rectangle(self.x, self.y, self.yaw, length, width)
+
+
+def rectangle(x: float, y: float, yaw: float, length: float, width: float) -> npt.NDArray[np.float64]:
+    """(4, 2) corners of a rectangle centred on (x, y), ``length`` along ``yaw``, counter-clockwise."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    hl, hw = length / 2.0, width / 2.0
+    local = np.array([[hl, hw], [-hl, hw], [-hl, -hw], [hl, -hw]])
+    out = np.empty((4, 2))
+    out[:, 0] = x + c * local[:, 0] - s * local[:, 1]
+    out[:, 1] = y + s * local[:, 0] + c * local[:, 1]
+    return out
 
 
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
@@ -139,14 +156,11 @@ class ObjectsConfig:
 
 @dataclass
 class _Bot:
-    distance: float  # metres of centre line from the start line (unwrapped)
-    lateral: float  # current offset, left positive
-    lane: str  # lane it is in, or heading for during a change
+    distance: float  # metres of centre line from row 0 (unwrapped)
+    lane: str  # the lane it drives in, or leaves during a change
     wait: float  # seconds until the next lane change starts
-    change_from: float = 0.0
-    change_to: float = 0.0
-    change_length: float = 0.0  # metres of travel the current change takes; 0 = not changing
-    change_done: float = 0.0
+    target: str = ""  # the lane a change heads for; "" = not changing
+    change_done: float = 0.0  # metres of the current change driven
 
 
 def _other(lane: str) -> str:
@@ -156,76 +170,68 @@ def _other(lane: str) -> str:
 class TrackObjects:
     """One episode's objects: static boxes first, then bots (list order is stable for the episode)."""
 
-    def __init__(
-        self, track: Track, config: ObjectsConfig, rng: np.random.Generator, start_distance: float = 0.0
-    ) -> None:
+    def __init__(self, track: Track, config: ObjectsConfig, rng: np.random.Generator) -> None:
         self.track = track
         self.config = config
         self._rng = rng
         self.boxes: list[Box] = []
         self.is_bot: list[bool] = []
         self.speeds: list[float] = []
-        self.headings_deg: list[float] = []
-        self.distances: list[float] = []  # metres of centre line from the start line, in [0, length)
-        self.laterals: list[float] = []  # offset from the centre line, left positive
+        self.headings: list[float] = []  # radians, bots only (boxes 0.0)
+        self.distances: list[float] = []  # metres of centre line from row 0, in [0, length)
+        self.lanes: list[str] = []
         self._bots: list[_Bot] = []
-        for distance, lane in self._obstacle_layout(start_distance):
+        self._bot_pause = 0.0  # seconds the bots still stand still (rear-end penalty)
+        for distance, lane in self._obstacle_layout():
             self._add_static(distance, lane)
-        self._place_bots(start_distance)
+        self._place_bots()
 
     # -- layout ---------------------------------------------------------------------------------
-    def _obstacle_layout(self, start_distance: float) -> list[tuple[float, str]]:
+    def _obstacle_layout(self) -> list[tuple[float, str]]:
         cfg = self.config
         n = cfg.obstacle_count
         length = self.track.length
         if n == 0:
             return []
+        if cfg.object_positions:
+            return [(percent / 100.0 * length, lane) for percent, lane in cfg.object_positions]
+        gap = cfg.min_distance_between_obstacles / 100.0 * length
+        first, last = gap, length - LAYOUT_END_MARGIN
+        dists = np.linspace(first, last, n)
         if not cfg.randomize_obstacle_locations:
-            positions = cfg.object_positions or tuple((100.0 * (i + 1) / (n + 1), LANES[(i + 1) % 2]) for i in range(n))
-            return [(percent / 100.0 * length, lane) for percent, lane in positions]
-        lo = MIN_PERCENT / 100.0 * length
-        span = (MAX_PERCENT - MIN_PERCENT) / 100.0 * length
-        spacing = cfg.min_distance_between_obstacles
-        slack = span - (n - 1) * spacing
-        if slack < 0.0:
-            raise ValueError(
-                f"min_distance_between_obstacles: {spacing:g} m leaves no room for {n} obstacles on "
-                f"{self.track.route_id} ({length:.2f} m); allowed values: <= {span / max(n - 1, 1):.2f}"
-            )
-        # Sorted uniform offsets plus i*spacing: uniform over all layouts honouring the spacing.
-        offsets = np.sort(self._rng.uniform(0.0, slack, size=n))
-        first = int(self._rng.integers(0, 2))
-        return [(start_distance + lo + float(offsets[i]) + i * spacing, LANES[(first + i) % 2]) for i in range(n)]
+            return [(float(d), LANES[i % 2]) for i, d in enumerate(dists)]
+        for i in self._rng.permutation(n):
+            lo = first if i == 0 else dists[i - 1] + gap
+            hi = last if i == n - 1 else dists[i + 1] - gap
+            if lo < hi:
+                dists[i] = self._rng.uniform(lo, hi)
+        return [(float(d), LANES[int(self._rng.integers(0, 2))]) for d in dists]
 
     def _add_static(self, distance: float, lane: str) -> None:
-        lateral = self.track.lane_lateral(lane)
         d = self._wrap(distance)
-        x, y, heading = self.track.pose_at(d, lateral)
+        x, y, heading = self.track.lane_point(lane, d)
         self.boxes.append(Box(x, y, heading, BOX_LENGTH, BOX_WIDTH, BOX_HEIGHT))
         self.is_bot.append(False)
         self.speeds.append(0.0)
-        self.headings_deg.append(0.0)
+        self.headings.append(0.0)
         self.distances.append(d)
-        self.laterals.append(lateral)
+        self.lanes.append(lane)
 
-    def _place_bots(self, start_distance: float) -> None:
+    def _place_bots(self) -> None:
         cfg = self.config
         n = cfg.bot_count
-        for i in range(n):
-            lane = LANES[int(self._rng.integers(0, 2))]
-            bot = _Bot(
-                distance=start_distance + self.track.length * (i + 1) / (n + 1),
-                lateral=self.track.lane_lateral(lane),
-                lane=lane,
-                wait=self._draw_wait(),
-            )
+        if n == 0:
+            return
+        starts = np.linspace(BOT_START_DISTANCE, self.track.length - LAYOUT_END_MARGIN, n)
+        for i, start in enumerate(starts):
+            bot = _Bot(distance=float(start), lane=LANES[i % 2], wait=self._draw_wait())
             self._bots.append(bot)
             self.boxes.append(self._bot_box(bot))
             self.is_bot.append(True)
             self.speeds.append(cfg.bot_speed)
-            self.headings_deg.append(0.0)
+            self.headings.append(0.0)
             self.distances.append(0.0)
-            self.laterals.append(0.0)
+            self.lanes.append(bot.lane)
         self._refresh_bots()
 
     def _draw_wait(self) -> float:
@@ -241,48 +247,57 @@ class TrackObjects:
         return min(max(distance, 0.0), length)
 
     # -- motion ---------------------------------------------------------------------------------
+    def pause_bots(self, seconds: float) -> None:
+        """Stop every bot for ``seconds`` of sim time (DeepRacer's penalty for rear-ending the car)."""
+        self._bot_pause += max(float(seconds), 0.0)
+
+    @property
+    def bots_paused(self) -> bool:
+        return self._bot_pause > 0.0
+
     def advance(self, dt: float) -> None:
         """Move every bot ``bot_speed * dt`` metres along the centre line, steering lane changes."""
         if dt < 0.0:
             raise ValueError(f"dt: {dt!r}; allowed values: >= 0")
+        held = min(dt, self._bot_pause)
+        self._bot_pause -= held
+        dt -= held
+        if dt <= 0.0 or not self._bots:
+            return
         speed = self.config.bot_speed
+        travel = speed * dt
         for bot in self._bots:
-            travel = speed * dt
             if not self.track.is_loop and bot.distance + travel > self.track.length:
                 bot.distance = bot.distance + travel - self.track.length  # open routes: restart
             else:
                 bot.distance += travel
-            remaining = dt
-            if bot.change_length > 0.0:
+            if bot.target:
                 bot.change_done += travel
-                if bot.change_done >= bot.change_length:
-                    bot.lateral = bot.change_to
-                    bot.change_length = 0.0
-                    bot.wait = self._draw_wait()
-                    remaining = 0.0  # the wait restarts when the change ends
-                else:
-                    bot.lateral = _blend(bot.change_from, bot.change_to, bot.change_done / bot.change_length)
-                    remaining = 0.0
-            if remaining > 0.0 and math.isfinite(bot.wait):
-                bot.wait -= remaining
+                if bot.change_done >= LANE_CHANGE_DISTANCE:
+                    bot.lane, bot.target = bot.target, ""
+                    bot.wait = self._draw_wait()  # the wait restarts when the change ends
+            elif math.isfinite(bot.wait):
+                bot.wait -= dt
                 if bot.wait <= 0.0:
-                    bot.lane = _other(bot.lane)
-                    bot.change_from = bot.lateral
-                    bot.change_to = self.track.lane_lateral(bot.lane)
-                    bot.change_length = max(LANE_CHANGE_MIN_DISTANCE, speed * LANE_CHANGE_MIN_TIME)
+                    bot.target = _other(bot.lane)
                     bot.change_done = 0.0
         self._refresh_bots()
 
-    def _lateral_slope(self, bot: _Bot) -> float:
-        """d(lateral)/d(distance) of the bot's path (zero outside lane changes)."""
-        if bot.change_length <= 0.0:
-            return 0.0
-        u = bot.change_done / bot.change_length
-        return (bot.change_to - bot.change_from) * math.pi / 2.0 * math.sin(math.pi * u) / bot.change_length
+    def _bot_point(self, bot: _Bot, distance: float, done: float) -> tuple[float, float, float]:
+        x, y, heading = self.track.lane_point(bot.lane, self._wrap(distance))
+        if not bot.target:
+            return x, y, heading
+        tx, ty, _ = self.track.lane_point(bot.target, self._wrap(distance))
+        u = _blend(done / LANE_CHANGE_DISTANCE)
+        return x + (tx - x) * u, y + (ty - y) * u, heading
 
     def _bot_box(self, bot: _Bot) -> Box:
-        x, y, heading = self.track.pose_at(self._wrap(bot.distance), bot.lateral)
-        yaw = heading + math.atan(self._lateral_slope(bot))
+        x, y, yaw = self._bot_point(bot, bot.distance, bot.change_done)
+        if bot.target:
+            # during a change the bot points along its path, not along the lane
+            step = 0.02
+            ax, ay, _ = self._bot_point(bot, bot.distance + step, bot.change_done + step)
+            yaw = math.atan2(ay - y, ax - x)
         return Box(x, y, yaw, BOT_LENGTH, BOT_WIDTH, BOT_HEIGHT, is_bot=True)
 
     def _refresh_bots(self) -> None:
@@ -291,23 +306,28 @@ class TrackObjects:
             box = self._bot_box(bot)
             i = first + k
             self.boxes[i] = box
-            deg = math.degrees(math.atan2(math.sin(box.yaw), math.cos(box.yaw)))
-            self.headings_deg[i] = 180.0 if deg <= -180.0 else deg
+            self.headings[i] = math.atan2(math.sin(box.yaw), math.cos(box.yaw))
             self.distances[i] = self._wrap(bot.distance)
-            self.laterals[i] = bot.lateral
+            self.lanes[i] = bot.target or bot.lane
 
     def is_changing_lane(self, index: int) -> bool:
         """True while object ``index`` (a bot) is between lanes."""
         first = len(self.boxes) - len(self._bots)
-        return index >= first and self._bots[index - first].change_length > 0.0
+        return index >= first and bool(self._bots[index - first].target)
 
     def footprints(self) -> npt.NDArray[np.float64]:
-        """(K, 4, 2) footprint corners of every object, for crash tests."""
+        """(K, 4, 2) footprint corners of every object (the physical boxes)."""
         if not self.boxes:
             return np.zeros((0, 4, 2))
         return np.stack([b.corners() for b in self.boxes])
 
+    def crash_rectangles(self) -> npt.NDArray[np.float64]:
+        """(K, 4, 2) DeepRacer crash-rectangle corners of every object."""
+        if not self.boxes:
+            return np.zeros((0, 4, 2))
+        return np.stack([b.crash_corners() for b in self.boxes])
 
-def _blend(a: float, b: float, u: float) -> float:
-    """Cosine ease from a (u=0) to b (u=1): zero slope at both ends."""
-    return a + (b - a) * (1.0 - math.cos(math.pi * min(max(u, 0.0), 1.0))) / 2.0
+
+def _blend(u: float) -> float:
+    """Cosine ease from 0 (u=0) to 1 (u=1): zero slope at both ends."""
+    return (1.0 - math.cos(math.pi * min(max(u, 0.0), 1.0))) / 2.0

@@ -2,7 +2,9 @@
 
 Every key of the DeepRacer guide is present on every step with the guide's types (Python ``bool``,
 ``float``, ``int`` and lists, never numpy scalars), so user reward functions run unchanged.
-``waypoints`` is one cached list per track: building it every step would dominate the step cost.
+``waypoints`` is one cached list of ``(x, y)`` tuples per track: building it every step would
+dominate the step cost. A reward function gets ``fresh_params``: DeepRacer deep-copies the params
+for every call, so a function that pops or edits a list never sees its own earlier changes.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ PARAM_TYPES: dict[str, type | tuple[type, ...]] = {
     "projection_distance": float,
     "speed": float,
     "steering_angle": float,
-    "steps": int,
+    "steps": float,
     "track_length": float,
     "track_width": float,
     "waypoints": list,
@@ -80,7 +82,7 @@ class ObjectState:
     projection_distance: float
     distance_from_center: float
     is_left_of_center: bool
-    heading_deg: float
+    heading: float  # radians (DeepRacer's objects_heading); 0.0 for boxes
     speed: float
     is_bot: bool
 
@@ -118,8 +120,34 @@ class ProgressTracker:
         return min(max((100.0 - before) / (after - before), 0.0), 1.0)
 
 
-def waypoint_list(track: TrackLike) -> list[list[float]]:
-    return [[float(x), float(y)] for x, y in track.waypoints[:, :2]]
+def waypoint_list(track: TrackLike) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in track.waypoints[:, :2]]
+
+
+_LIST_KEYS = (
+    "waypoints",
+    "closest_waypoints",
+    "closest_objects",
+    "objects_location",
+    "objects_left_of_center",
+    "objects_distance",
+    "objects_distance_from_center",
+    "objects_heading",
+    "objects_speed",
+)
+
+
+def fresh_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A copy a reward function may change at will: what DeepRacer's ``copy.deepcopy`` gives.
+
+    Every list is new; their items are floats, ints, bools and tuples, which cannot change, so
+    copying one level deep is a full deep copy at a fraction of its cost."""
+    out = dict(params)
+    for key in _LIST_KEYS:
+        value = out.get(key)
+        if isinstance(value, list):
+            out[key] = list(value)
+    return out
 
 
 def _signed_gap(a: float, b: float, length: float, is_loop: bool) -> float:
@@ -154,58 +182,95 @@ def closest_objects(car_distance: float, objects: Sequence[ObjectState], length:
     return [behind_i, ahead_i]
 
 
-def object_in_camera(
-    x: float, y: float, yaw: float, objects: Sequence[ObjectState], hfov: float = 1.13, max_range: float = 10.0
+# DeepRacer's camera frustum: lens offset from the car origin (x forward, y left, z up), pitch down,
+# horizontal field of view, 4:3 aspect, near and far planes.
+CAMERA_OFFSET = (0.14529379, 0.0, 0.13032555)
+STEREO_OFFSETS = ((0.14529379, -0.03, 0.13032555), (0.14529379, 0.03, 0.13032555))
+CAMERA_PITCH = 0.2618
+CAMERA_HFOV = 1.13
+CAMERA_ASPECT = 480.0 / 640.0
+CAMERA_NEAR, CAMERA_FAR = 0.2, 300.0
+OBJECT_Z = {False: 0.1, True: 0.0}  # height DeepRacer tests an object's footprint at: box, bot
+
+
+def in_frustum(
+    car_x: float, car_y: float, car_yaw: float, point: tuple[float, float, float], stereo: bool = False
 ) -> bool:
-    """Any object centre inside the camera's horizontal field of view and range."""
-    half = hfov / 2.0
-    for o in objects:
-        dx, dy = o.x - x, o.y - y
-        dist = math.hypot(dx, dy)
-        if dist > max_range or dist == 0.0:
+    """True when ``point`` lies inside the camera frustum (either lens of a stereo pair)."""
+    c, s = math.cos(car_yaw), math.sin(car_yaw)
+    cp, sp = math.cos(CAMERA_PITCH), math.sin(CAMERA_PITCH)
+    # camera axes: forward pitched down, right, up (world frame)
+    fwd = (c * cp, s * cp, -sp)
+    right = (s, -c, 0.0)
+    up = (c * sp, s * sp, cp)
+    tan_h = math.tan(CAMERA_HFOV / 2.0)
+    tan_v = tan_h * CAMERA_ASPECT
+    for ox, oy, oz in STEREO_OFFSETS if stereo else (CAMERA_OFFSET,):
+        cx = car_x + c * ox - s * oy
+        cy = car_y + s * ox + c * oy
+        dx, dy, dz = point[0] - cx, point[1] - cy, point[2] - oz
+        depth = dx * fwd[0] + dy * fwd[1] + dz * fwd[2]
+        if not CAMERA_NEAR < depth < CAMERA_FAR:
             continue
-        rel = math.atan2(dy, dx) - yaw
-        rel = (rel + math.pi) % (2.0 * math.pi) - math.pi
-        if abs(rel) <= half:
+        across = dx * right[0] + dy * right[1]
+        vertical = dx * up[0] + dy * up[1] + dz * up[2]
+        if abs(across) < depth * tan_h and abs(vertical) < depth * tan_v:
             return True
     return False
 
 
-def rectangles_overlap(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
-    """Separating-axis test for two convex quadrilaterals given as (4, 2) corners."""
-    for poly in (a, b):
-        for i in range(4):
-            ex = poly[(i + 1) % 4, 0] - poly[i, 0]
-            ey = poly[(i + 1) % 4, 1] - poly[i, 1]
-            nx, ny = -ey, ex
-            pa = a[:, 0] * nx + a[:, 1] * ny
-            pb = b[:, 0] * nx + b[:, 1] * ny
-            if pa.max() < pb.min() or pb.max() < pa.min():
-                return False
+def object_in_camera(
+    car_x: float,
+    car_y: float,
+    car_yaw: float,
+    rectangle: NDArray[np.float64],
+    centre: tuple[float, float],
+    is_bot: bool,
+    stereo: bool = False,
+) -> bool:
+    """DeepRacer's ``object_in_camera`` test for one object (the next one ahead): any corner of its
+    crash rectangle, or its centre, inside the camera frustum."""
+    z = OBJECT_Z[is_bot]
+    points = [(float(px), float(py), z) for px, py in rectangle]
+    points.append((centre[0], centre[1], z))
+    return any(in_frustum(car_x, car_y, car_yaw, p, stereo) for p in points)
+
+
+def point_in_rectangle(px: float, py: float, rect: NDArray[np.float64]) -> bool:
+    """Strictly inside a convex quadrilateral given counter-clockwise (shapely's ``contains``)."""
+    for i in range(4):
+        ax, ay = rect[i]
+        bx, by = rect[(i + 1) % 4]
+        if (bx - ax) * (py - ay) - (by - ay) * (px - ax) <= 0.0:
+            return False
     return True
 
 
-def crashed_objects(
-    car_corners: NDArray[np.float64],
-    object_corners: NDArray[np.float64],
-    touching: frozenset[int],
-    car_distance: float,
-    objects: Sequence[ObjectState],
-    length: float,
-    is_loop: bool,
-) -> list[int]:
-    """Objects the car has crashed into: footprint overlap or chassis contact.
-
-    A bot that runs into the car from behind does not count (DeepRacer clears a bot collision when
-    the agent is ahead of the bot)."""
+def collided_objects(car_rect: NDArray[np.float64], object_rects: NDArray[np.float64]) -> list[int]:
+    """Objects with a corner of the car's crash rectangle inside their own (DeepRacer's test)."""
     out: list[int] = []
-    for i, o in enumerate(objects):
-        if i not in touching and not rectangles_overlap(car_corners, object_corners[i]):
-            continue
-        if o.is_bot and _signed_gap(car_distance, o.projection_distance, length, is_loop) > 0.0:
-            continue
-        out.append(i)
+    for i, rect in enumerate(object_rects):
+        if any(point_in_rectangle(float(px), float(py), rect) for px, py in car_rect):
+            out.append(i)
     return out
+
+
+def split_bot_collisions(
+    collided: Sequence[int], car_distance: float, objects: Sequence[ObjectState], length: float, is_loop: bool
+) -> tuple[list[int], list[int]]:
+    """(crashes of the car, bots that ran into the car from behind).
+
+    DeepRacer counts a bot collision against the car only when the car is behind the bot; a bot that
+    rear-ends the car is stopped for the penalty instead, and the car drives on."""
+    crashed: list[int] = []
+    rear_ended_by: list[int] = []
+    for i in collided:
+        o = objects[i]
+        if o.is_bot and _signed_gap(car_distance, o.projection_distance, length, is_loop) > 0.0:
+            rear_ended_by.append(i)
+        else:
+            crashed.append(i)
+    return crashed, rear_ended_by
 
 
 def build_params(
@@ -221,9 +286,9 @@ def build_params(
     is_reversed: bool,
     speed: float,
     steering_angle: float,
-    steps: int,
+    steps: float,
     track_length: float,
-    waypoints: list[list[float]],
+    waypoints: list[tuple[float, float]],
     objects: Sequence[ObjectState],
     objects_closest: list[int],
     in_camera: bool,
@@ -248,7 +313,7 @@ def build_params(
         "projection_distance": float(position.projection_distance),
         "speed": float(speed),
         "steering_angle": float(steering_angle),
-        "steps": int(steps),
+        "steps": float(steps),
         "track_length": float(track_length),
         "track_width": float(position.track_width),
         "waypoints": waypoints,
@@ -258,7 +323,7 @@ def build_params(
         "objects_left_of_center": [o.is_left_of_center for o in objects],
         "objects_distance": [o.projection_distance for o in objects],
         "objects_distance_from_center": [o.distance_from_center for o in objects],
-        "objects_heading": [o.heading_deg if o.is_bot else 0.0 for o in objects],
+        "objects_heading": [o.heading if o.is_bot else 0.0 for o in objects],
         "objects_speed": [o.speed if o.is_bot else 0.0 for o in objects],
         "object_in_camera": bool(in_camera),
         "sim_time": float(sim_time),

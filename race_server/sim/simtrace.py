@@ -52,7 +52,7 @@ EPISODE_STATUSES: tuple[str, ...] = (
 @dataclass(frozen=True, slots=True)
 class SimtraceRow:
     episode: int
-    steps: int
+    steps: float  # DeepRacer's step counter: 1.0 is the prepare step
     x: float  # the reward params' x, y: the reference point ahead of the car origin
     y: float
     yaw: float  # degrees in the files we write (older simulators used other units)
@@ -103,7 +103,8 @@ def format_row(row: SimtraceRow, extended: bool = True) -> list[str]:
     ]
     if extended:
         fields.append(str(int(row.obstacle_crash_counter or 0)))
-        fields.append(_float(row.wall_clock if row.wall_clock is not None else 0.0))
+        # left empty when unknown: deepracer-utils reads that as "no wall clock", not as 1970
+        fields.append(_float(row.wall_clock) if row.wall_clock is not None else "")
     return fields
 
 
@@ -154,7 +155,7 @@ def iter_simtrace(stream: TextIO) -> Iterator[SimtraceRow]:
             column = "episode"
             episode = _parse_int(rec["episode"])
             column = "steps"
-            steps = _parse_int(rec["steps"])
+            steps = float(_parse_int(rec["steps"]))  # a whole number, written as a float
             column = "action"
             action = _parse_int(rec["action"])
             column = "done"
@@ -172,7 +173,7 @@ def iter_simtrace(stream: TextIO) -> Iterator[SimtraceRow]:
             column = "obstacle_crash_counter"
             crashes = _parse_int(rec[column]) if has_crash else None
             column = "wall_clock"
-            clock = float(rec[column]) if has_clock else None
+            clock = float(rec[column]) if has_clock and rec[column] != "" else None
             column = "episode_status"
             status = rec[column]
             if not status:

@@ -79,6 +79,7 @@ class Track:
         self.outer_lane: FloatArray = _frozen((ordered[:, 0:2] + ordered[:, 4:6]) / 2.0)
 
         self._centre = Polyline(self.waypoints)
+        self._lane_lines: dict[str, Polyline] | None = None
         self._inner = Polyline(self.inner_border)
         self._outer = Polyline(self.outer_border)
         self.length = self._centre.length
@@ -150,6 +151,22 @@ class Track:
         lateral = float(lateral)
         x, y, heading = self._centre.interpolate(d)
         return x - lateral * math.sin(heading), y + lateral * math.cos(heading), heading
+
+    def lane_point(self, lane: str, distance: float) -> tuple[float, float, float]:
+        """(x, y, heading) on a lane line at ``distance`` metres of centre line from row 0.
+
+        DeepRacer's lanes are the lines halfway between the centre line and each border; an object
+        "at distance d in a lane" is the lane line's point nearest the centre line's point at d."""
+        if lane not in LANES:
+            raise ValueError(f"lane: {lane!r} is not one of {', '.join(LANES)}")
+        lines = self._lane_lines
+        if lines is None:
+            lines = self._lane_lines = {"inside": Polyline(self.inner_lane), "outside": Polyline(self.outer_lane)}
+        line = lines[lane]
+        d = float(distance) % self.length if self.is_loop else float(distance)
+        cx, cy, _ = self._centre.interpolate(d)
+        along = line.project(cx, cy)[0]
+        return line.interpolate(along)
 
     def lane_lateral(self, lane: str) -> float:
         if lane not in LANES:

@@ -124,9 +124,7 @@ class World:
             d.mocap_quat[i, 0] = math.cos(b.yaw / 2.0)
             d.mocap_quat[i, 3] = math.sin(b.yaw / 2.0)
 
-    def step(
-        self, steering_deg: float, speed: float, speed_at: Callable[[int], float] | None = None
-    ) -> None:
+    def step(self, steering_deg: float, speed: float, speed_at: Callable[[int], float] | None = None) -> None:
         """One control step: command steering (degrees, left positive) and wheel speed (m/s).
 
         ``speed_at(i)``, when given, is asked for the wheel speed before each later physics sub-step:

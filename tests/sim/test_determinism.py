@@ -84,3 +84,19 @@ def test_reset_in_place_equals_a_fresh_env() -> None:
         rb = fresh.step(a)
         assert ra[0]["FRONT_FACING_CAMERA"].tobytes() == rb[0]["FRONT_FACING_CAMERA"].tobytes()
         assert repr(ra[4]["params"]) == repr(rb[4]["params"])
+
+
+def test_sensor_noise_and_world_layout_draw_from_separate_streams() -> None:
+    """One seed, two streams (SeedSequence.spawn): the noise generator and the world's generator
+    never hand out the same numbers, and each is reproduced by the same seed."""
+    env = DeepRacerEnv(world=WORLD)
+    env.reset(seed=5)
+    noise, layout = env.np_random.random(8), env.sim.rng.random(8)
+    assert not np.array_equal(noise, layout)
+    again = DeepRacerEnv(world=WORLD)
+    again.reset(seed=5)
+    assert np.array_equal(again.np_random.random(8), noise)
+    assert np.array_equal(again.sim.rng.random(8), layout)
+    seeded = DeepRacerEnv(world={**WORLD, "seed": 5})
+    seeded.reset()
+    assert np.array_equal(seeded.np_random.random(8), noise)

@@ -107,7 +107,9 @@ def test_reward_function_sees_params_and_runs_on_the_final_step() -> None:
             break
     assert terminated and not truncated and info["status"] == "off_track"
     assert seen[-1]["is_offtrack"] is True and rewards[-1] == 2.5 and type(rewards[-1]) is float
-    assert set(rewards[:-1]) == {1.0}
+    # step 1 is DeepRacer's prepare step: reward 0, the reward function not called
+    assert rewards[0] == 0.0 and seen[0]["steps"] == 2.0 and len(seen) == len(rewards) - 1
+    assert set(rewards[1:-1]) == {1.0}
     assert info["metrics"]["episode_status"] == "Off track"
 
 
@@ -115,6 +117,7 @@ def test_reward_function_sees_params_and_runs_on_the_final_step() -> None:
 def test_bad_reward_values_fail_clearly(bad: Any) -> None:
     env = DeepRacerEnv(reward_function=lambda params: bad)
     env.reset(seed=0)
+    env.step(4)  # prepare: the reward function is not called
     with pytest.raises(RewardFunctionError, match="reward function returned"):
         env.step(4)
 
@@ -122,7 +125,8 @@ def test_bad_reward_values_fail_clearly(bad: Any) -> None:
 def test_time_limit_truncates() -> None:
     env = DeepRacerEnv(world={"episode": {"time_limit": 2.0}})
     env.reset(seed=0)
-    flags = [env.step(5)[2:4] for _ in range(30)]
+    # 30 driven steps of 1/15 s reach 2.0 s; the step after them (which sees it) ends the episode
+    flags = [env.step(5)[2:4] for _ in range(31)]
     assert flags[-1] == (False, True) and all(f == (False, False) for f in flags[:-1])
 
 
@@ -229,7 +233,7 @@ def test_vector_env_steps_many_envs() -> None:
     envs = make_vector_env(3, world={"seed": 5, "episode": EpisodeConfig(max_steps=4)})
     obs, infos = envs.reset(seed=0)
     assert obs["FRONT_FACING_CAMERA"].shape == (3, 120, 160, 1)
-    for _ in range(4):
+    for _ in range(5):  # prepare + 4 driven steps
         obs, rewards, terminated, truncated, infos = envs.step(np.array([4, 5, 6]))
     assert rewards.shape == (3,) and truncated.all() and not terminated.any()
     assert "final_info" in infos

@@ -28,8 +28,9 @@ def test_training_starts_round_robin_five_percent() -> None:
     for k in range(4):
         out = sim.reset()
         assert _start_distance(sim) == pytest.approx(0.05 * k * length, abs=1e-6)
-        assert out.params["progress"] == pytest.approx(0.0, abs=1e-9)
-        assert out.params["steps"] == 0
+        # DeepRacer's start is the car origin; progress follows the point 0.14 m ahead of it
+        assert out.params["progress"] == pytest.approx(100.0 * 0.14 / length, abs=0.02)
+        assert out.params["steps"] == 0.0
 
 
 def test_alternating_direction() -> None:

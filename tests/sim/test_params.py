@@ -9,17 +9,19 @@ import numpy as np
 import pytest
 
 from race_server.sim.episode import EpisodeConfig, Simulation
-from race_server.sim.objects import ObjectsConfig
+from race_server.sim.objects import CRASH_BOX, CRASH_CAR, ObjectsConfig, rectangle
 from race_server.sim.params import (
     PARAM_TYPES,
     ObjectState,
     ProgressTracker,
     closest_objects,
-    crashed_objects,
-    rectangles_overlap,
+    collided_objects,
+    fresh_params,
+    in_frustum,
+    object_in_camera,
+    split_bot_collisions,
 )
 from race_server.sim.pursuit import pure_pursuit
-from race_server.sim.world import box_corners
 from tests.sim.driving import steer_along_lane
 
 GUIDE_KEYS = {
@@ -80,7 +82,8 @@ def test_every_key_with_the_right_type_on_every_step(objects: ObjectsConfig) -> 
     out = sim.reset()
     n_rows = len(sim.track.waypoints)
     _check_types(out.params, n_objects, n_rows)
-    assert out.params["steps"] == 0 and out.params["progress"] == pytest.approx(0.0, abs=1e-9)
+    start_progress = 100.0 * 0.14 / sim.track.length  # DeepRacer's start is the car origin
+    assert out.params["steps"] == 0.0 and out.params["progress"] == pytest.approx(start_progress, abs=0.02)
     for _ in range(120):
         world = sim.world
         assert world is not None
@@ -148,23 +151,75 @@ def test_closest_objects_behind_and_ahead() -> None:
     assert closest_objects(5.0, [], 17.7, True) == [0, 0]
 
 
-def test_footprint_overlap() -> None:
-    car = box_corners(0.0, 0.0, 0.0, 0.324, 0.196)
-    assert rectangles_overlap(car, box_corners(0.3, 0.0, 0.0, 0.3, 0.3))
-    assert not rectangles_overlap(car, box_corners(0.32, 0.0, 0.0, 0.3, 0.3))
-    # rotated 45 degrees: corner-on, the axis-aligned bounding boxes overlap but the shapes do not
-    assert not rectangles_overlap(car, box_corners(0.162 + 0.22, 0.098 + 0.22, math.pi / 4, 0.3, 0.3))
+def test_deepracer_crash_is_a_car_corner_inside_the_object_rectangle() -> None:
+    """DeepRacer's TrackData.get_collided_object_name: any corner of the car's 0.422 x 0.296 m
+    rectangle strictly inside the object's rectangle (box 0.5 x 0.4 m, buffer included)."""
+    box = np.stack([rectangle(0.0, 0.0, 0.0, *CRASH_BOX)])
+    # car nose 1 cm inside the box's 0.25 m half length: a crash
+    assert collided_objects(rectangle(-0.25 - 0.211 + 0.01, 0.0, 0.0, *CRASH_CAR), box) == [0]
+    # 1 cm short of it: no crash (the physical box is only 0.241 m long; the buffer counts)
+    assert collided_objects(rectangle(-0.25 - 0.211 - 0.01, 0.0, 0.0, *CRASH_CAR), box) == []
+    # beside the box, corners 1 cm outside its 0.2 m half width
+    assert collided_objects(rectangle(0.0, 0.2 + 0.148 + 0.01, 0.0, *CRASH_CAR), box) == []
+    # only the car's corners count: a box corner poking into the car's side is not a crash
+    wide_car_side = rectangle(0.0, 0.0, math.pi / 4, *CRASH_CAR)
+    small = np.stack([rectangle(0.0, 0.30, 0.0, 0.05, 0.05)])
+    assert collided_objects(wide_car_side, small) == []
 
 
-def test_bot_collision_cleared_when_the_agent_is_ahead() -> None:
-    car = box_corners(5.0, 0.0, 0.0, 0.324, 0.196)
-    obj = np.stack([box_corners(5.2, 0.0, 0.0, 0.324, 0.196)])
+def test_bot_that_rear_ends_the_car_is_not_the_cars_crash() -> None:
     ahead_of_car = [_obj(5.2, bot=True)]
     behind_car = [_obj(4.8, bot=True)]
-    assert crashed_objects(car, obj, frozenset(), 5.0, ahead_of_car, 17.7, True) == [0]
-    assert crashed_objects(car, obj, frozenset(), 5.0, behind_car, 17.7, True) == []
-    static_behind = [_obj(4.8, bot=False)]
-    assert crashed_objects(car, obj, frozenset(), 5.0, static_behind, 17.7, True) == [0]
+    assert split_bot_collisions([0], 5.0, ahead_of_car, 17.7, True) == ([0], [])
+    assert split_bot_collisions([0], 5.0, behind_car, 17.7, True) == ([], [0])
+    assert split_bot_collisions([0], 5.0, [_obj(4.8, bot=False)], 17.7, True) == ([0], [])
+
+
+def test_object_in_camera_uses_the_frustum_and_the_object_footprint() -> None:
+    rect = rectangle(1.0, 0.0, 0.0, *CRASH_BOX)
+    assert object_in_camera(0.0, 0.0, 0.0, rect, (1.0, 0.0), False)
+    assert not object_in_camera(0.0, 0.0, math.pi, rect, (1.0, 0.0), False)  # behind the car
+    # centre outside the 1.13 rad field of view, but a footprint corner inside it: seen
+    x, y = 1.0, math.tan(0.565) * (1.0 - 0.145) + 0.22
+    assert not in_frustum(0.0, 0.0, 0.0, (x, y, 0.1))
+    assert object_in_camera(0.0, 0.0, 0.0, rectangle(x, y, 0.0, *CRASH_BOX), (x, y), False)
+    # the camera looks down 15 degrees from 0.13 m: the floor nearer than ~0.3 m is out of view
+    assert not in_frustum(0.0, 0.0, 0.0, (0.25, 0.0, 0.0))
+    assert in_frustum(0.0, 0.0, 0.0, (0.8, 0.0, 0.0))
+    # far away but in view: DeepRacer's far plane is 300 m
+    assert in_frustum(0.0, 0.0, 0.0, (40.0, 0.0, 0.1))
+
+
+def test_object_in_camera_looks_at_the_next_object_only() -> None:
+    objects = ObjectsConfig(
+        race_type="OBJECT_AVOIDANCE",
+        number_of_obstacles=2,
+        randomize_obstacle_locations=False,
+        object_positions=((10.0, "inside"), (60.0, "inside")),
+    )
+    sim = Simulation("reinvent_base", objects=objects, episode=EpisodeConfig(mode="evaluation"))
+    params = sim.reset().params
+    assert params["closest_objects"][1] == 0 and params["object_in_camera"] is True
+    # turned around: box 0 behind, the next object ahead is still box 0 by track order
+    world = sim.world
+    assert world is not None
+    world.place(world.x, world.y, world.yaw + math.pi)
+    assert sim.step(0.0, 0.0).params["object_in_camera"] is False
+
+
+def test_fresh_params_cannot_leak_changes_into_the_next_call() -> None:
+    sim = Simulation("reinvent_base", objects=ObjectsConfig(race_type="HEAD_TO_BOT", number_of_bots=2))
+    params = sim.reset().params
+    copy = fresh_params(params)
+    copy["waypoints"].pop()
+    copy["closest_waypoints"][0] = -1
+    copy["objects_location"].clear()
+    copy["objects_heading"].append(1.0)
+    copy["x"] = 99.0
+    assert len(params["waypoints"]) == len(sim.track.waypoints)
+    assert params["closest_waypoints"][0] != -1 and len(params["objects_location"]) == 2
+    assert len(params["objects_heading"]) == 2 and params["x"] != 99.0
+    assert all(type(w) is tuple for w in params["waypoints"])  # items cannot be changed in place
 
 
 def test_crash_into_a_box_sets_is_crashed() -> None:
@@ -184,5 +239,5 @@ def test_crash_into_a_box_sets_is_crashed() -> None:
     assert out.status == "crashed"
     assert out.params["is_crashed"] is True
     assert out.params["objects_left_of_center"] == [box_lateral > 0]
-    assert out.params["objects_distance"][0] == pytest.approx(0.2 * sim.track.length)
+    assert out.params["objects_distance"][0] == pytest.approx(0.2 * sim.track.length, abs=0.05)
     assert sim.metrics.as_dict()["episode_status"] == "Crashed"

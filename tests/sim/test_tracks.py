@@ -367,4 +367,3 @@ def _on_road_points(track: Track, n: int) -> Iterator[tuple[float, float]]:
     for d, lat in zip(rng.uniform(0, track.length, n), rng.uniform(-0.4, 0.4, n), strict=True):
         x, y, _ = track.pose_at(d, lat * track.width)
         yield x, y
-

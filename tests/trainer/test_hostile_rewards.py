@@ -156,6 +156,22 @@ CASES: list[tuple[str, str, str]] = [
         "class A(metaclass=Meta):\n    x = 1\n" + body("return len(A.__mro__)"),
         "FORBIDDEN",
     ),
+    # the standard library the console allowed must not open a way out
+    (
+        "traceback_walk_stack",
+        "import traceback\n" + body("f = list(traceback.walk_stack(None))\nreturn 1.0"),
+        "FORBIDDEN",
+    ),
+    ("traceback_print_stack", "import traceback\n" + body("traceback.print_stack()\nreturn 1.0"), "FORBIDDEN"),
+    ("traceback_reaches_sys", "import traceback\n" + body("m = traceback.sys.modules\nreturn 1.0"), "IMPORT_ERROR"),
+    ("typing_reaches_sys", "import typing\n" + body("t = typing\nm = t.sys.modules['os']\nreturn 1.0"), "FORBIDDEN"),
+    (
+        "functools_reaches_private",
+        "import functools\n" + body("m = functools._lru_cache_wrapper\nreturn 1.0"),
+        "FORBIDDEN",
+    ),
+    ("json_load_file", "import json\n" + body("return len(json.load(open('/etc/passwd')))"), "FORBIDDEN"),
+    ("time_sleep_forever", "import time\n" + body("time.sleep(3600)\nreturn 1.0"), "TIMEOUT"),
     ("system_exit", body("raise SystemExit(0)"), "RUNTIME_ERROR"),
     ("keyboard_interrupt", body("raise KeyboardInterrupt"), "RUNTIME_ERROR"),
     ("returns_nan", body("return float('nan')"), "BAD_RETURN"),

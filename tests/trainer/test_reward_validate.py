@@ -91,3 +91,50 @@ def test_check_episodes_reports_failing_steps() -> None:
 
 def test_problem_as_dict() -> None:
     assert RewardProblem("FORBIDDEN", "m", 3).as_dict() == {"code": "FORBIDDEN", "message": "m", "line": 3}
+
+
+# VilemR/AWS_DeepRacer's published reward_function.py ran on the console with `import traceback`.
+CONSOLE_STDLIB_REWARD = """\
+import bisect
+import collections
+import functools
+import heapq
+import itertools
+import statistics
+import time
+import traceback
+from collections import deque
+
+
+@functools.lru_cache(maxsize=None)
+def _weight(i):
+    return 1.0 + i % 3
+
+
+def reward_function(params):
+    try:
+        started = time.time()
+        speeds = deque([params["speed"]] * 3, maxlen=3)
+        counts = collections.Counter(int(s) for s in speeds)
+        ahead = heapq.nsmallest(2, [abs(w[0] - params["x"]) for w in params["waypoints"][:20]])
+        pairs = list(itertools.islice(itertools.pairwise(params["waypoints"]), 3))
+        where = bisect.bisect_left([0.0, 25.0, 50.0, 75.0], params["progress"])
+        mean = statistics.mean(speeds)
+        assert time.time() >= started and pairs and counts
+        return float(mean * _weight(where) + 0.001 * sum(ahead))
+    except Exception:
+        traceback.print_exc()
+        return 1e-3
+"""
+
+
+def test_console_standard_library_imports_validate_and_run() -> None:
+    """DeepRacer's console let reward files import the standard library (not what reaches outside)."""
+    assert check_source(CONSOLE_STDLIB_REWARD)[0] == []
+    assert validate_reward(CONSOLE_STDLIB_REWARD) == []
+
+
+@pytest.mark.parametrize("module", ["os", "sys", "socket", "subprocess", "io", "inspect", "gc", "importlib"])
+def test_modules_that_reach_outside_stay_refused(module: str) -> None:
+    source = f"import {module}\ndef reward_function(params):\n    return 1.0\n"
+    assert [p.code for p in check_source(source)[0]] == ["IMPORT_ERROR"]

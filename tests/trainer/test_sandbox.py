@@ -86,6 +86,7 @@ def test_fatal_error_ends_the_process_and_later_calls_fail_clearly() -> None:
 
 def test_numpy_values_in_params_are_accepted() -> None:
     import numpy as np
+
     with RewardSandbox("def reward_function(params):\n    return params['a'] + sum(params['b'])\n") as sandbox:
         assert sandbox({"a": np.float32(1.5), "b": np.arange(3)}) == 4.5
 

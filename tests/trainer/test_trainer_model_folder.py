@@ -99,7 +99,12 @@ def test_folder_layout(discrete_folder: Path) -> None:
 
     metrics = json.loads((discrete_folder / "metrics/training/training-metrics.json").read_text())
     assert metrics["version"] == 2 and metrics["best_model_metric"] == "progress"
-    assert [m["episode"] for m in metrics["metrics"]] == [1, 2, 3, 4, 5]
+    # DeepRacer's TrainingMetrics.json: training episodes from 1, then the iteration's evaluation
+    # episode under the last training episode's number
+    assert [(m["episode"], m["phase"]) for m in metrics["metrics"]] == [
+        *((e, "training") for e in range(1, 6)),
+        (5, "evaluation"),
+    ]
     first = metrics["metrics"][0]
     assert set(first) == {
         "reward_score",
@@ -122,8 +127,9 @@ def test_folder_layout(discrete_folder: Path) -> None:
     rows = read_simtrace(discrete_folder / "training-simtrace" / "0-iteration.csv")
     steps = int(last.split("Step-")[1].split(".")[0])
     assert len(rows) == steps
-    assert sorted({r.episode for r in rows}) == [1, 2, 3, 4, 5]
+    assert sorted({r.episode for r in rows}) == [0, 1, 2, 3, 4]  # DeepRacer numbers from 0
     assert sum(r.done for r in rows) == 5
+    assert [r.episode_status for r in rows if r.steps == 1.0] == ["prepare"] * 5
     with (discrete_folder / "training-simtrace" / "0-iteration.csv").open() as f:
         assert next(csv.reader(f))[:4] == ["episode", "steps", "X", "Y"]
 
@@ -201,7 +207,7 @@ def test_resume_continues_from_last_checkpoint(discrete_folder: Path, tmp_path: 
     assert after.last_checkpoint.startswith("2_Step-")
     assert int(after.last_checkpoint.split("Step-")[1].split(".")[0]) > int(before["env_steps"])
     metrics = json.loads((folder / "metrics/training/training-metrics.json").read_text())["metrics"]
-    assert [m["episode"] for m in metrics] == list(range(1, 11))
+    assert [m["episode"] for m in metrics if m["phase"] == "training"] == list(range(1, 11))
     assert (folder / "training-simtrace" / "1-iteration.csv").is_file()
 
 
