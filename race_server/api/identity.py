@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from race_server import auth
 from race_server.api.errors import ApiError, field, json_body
+from race_server.api.socket_watch import socket_watch
 from race_server.auth import Role, principal_of, requires, ws_requires
 from race_server.db import cars, invitations, server_config, sessions, tokens, users
 
@@ -116,6 +117,7 @@ async def logout(request: Request) -> Response:
     principal = principal_of(request)
     if principal.session_id is not None:
         await sessions.delete(request.app.state.pool, principal.session_id)
+        socket_watch(request.app.state).revoke(session_id=principal.session_id)
     response = JSONResponse({"ok": True})
     response.delete_cookie(auth.SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
@@ -200,6 +202,7 @@ async def revoke_token(request: Request) -> Response:
     )
     if not revoked:
         raise ApiError(404, "not_found", f"no live token {token_id} of yours")
+    socket_watch(request.app.state).revoke(token_id=token_id)
     return JSONResponse({"ok": True})
 
 
@@ -262,7 +265,13 @@ async def ws_session(websocket: WebSocket) -> None:
     """The general websocket: says who you are; race subscriptions arrive with the races issue."""
     await websocket.accept()
     await websocket.send_json({"type": "hello", "protocol": 1, "principal": principal_of(websocket).public()})
-    async for _ in websocket.iter_text():
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is None:
+            await websocket.close(code=auth.WS_UNSUPPORTED_DATA, reason="this socket takes text frames only")
+            return
         await websocket.send_json({"type": "error", "error": "no commands are available on this server yet"})
 
 
