@@ -86,6 +86,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.signer = auth.session_signer(settings.secret_key)
+    app.state.device_signer = auth.device_signer(settings.secret_key)
     app.state.metrics = Metrics(app.state)
     app.user_middleware.insert(0, Middleware(RequestContext, metrics=app.state.metrics))
     app.user_middleware.append(Middleware(EdgeGuard))

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -28,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketState
 
 SESSION_COOKIE = "trackside_session"
+DEVICE_COOKIE = "trackside_device"
 WS_UNAUTHENTICATED = 4401
 WS_FORBIDDEN = 4403
 WS_UNSUPPORTED_DATA = 1003
@@ -81,8 +83,14 @@ def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+# argon2 costs 64 MiB and tens of ms of CPU per call: a few threads of their own bound both, however
+# many sign-ups and logins arrive together, and leave the default executor (and /healthz) alone.
+PASSWORD_THREADS = 2
+_password_pool = ThreadPoolExecutor(max_workers=PASSWORD_THREADS, thread_name_prefix="argon2")
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await asyncio.get_running_loop().run_in_executor(_password_pool, _hasher.hash, password)
 
 
 async def verify_password(password_hash: str, password: str) -> bool:
@@ -92,7 +100,7 @@ async def verify_password(password_hash: str, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.to_thread(check)
+    return await asyncio.get_running_loop().run_in_executor(_password_pool, check)
 
 
 def validate_password(password: str) -> None:
@@ -102,6 +110,28 @@ def validate_password(password: str) -> None:
 
 def session_signer(secret_key: str) -> Signer:
     return Signer(secret_key, salt="trackside.session")
+
+
+def device_signer(secret_key: str) -> Signer:
+    return Signer(secret_key, salt="trackside.device")
+
+
+def new_device(user_id: int, signer: Signer) -> tuple[str, str]:
+    """(device id, signed cookie value) for a browser that just signed in as ``user_id``."""
+    device = f"{user_id}.{secrets.token_urlsafe(16)}"
+    return device, signer.sign(device).decode()
+
+
+def known_device(conn: HTTPConnection, signer: Signer, user_id: int) -> str | None:
+    """The device id if this browser signed in as ``user_id`` before (its signed device cookie)."""
+    cookie = conn.cookies.get(DEVICE_COOKIE)
+    if not cookie:
+        return None
+    try:
+        device = signer.unsign(cookie).decode()
+    except BadSignature:
+        return None
+    return device if device.split(".", 1)[0] == str(user_id) else None
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
@@ -19,6 +20,11 @@ from tests.conftest import LiveServer
 from tests.races_api.helpers import cookie_of, live_config, login, make_user, race_socket
 
 HUGE_ID = str(2**70)
+
+
+async def _drain(ws: Any) -> None:
+    while True:
+        await asyncio.wait_for(ws.recv(), 10)
 
 
 def assert_json_error(response: httpx.Response, *statuses: int) -> dict[str, Any]:
@@ -96,9 +102,7 @@ async def test_hostile_websocket_frames_get_error_replies_or_close_codes(
     async with websockets.connect(f"{server.ws_url}/ws", additional_headers={"Cookie": cookie_of(org)}) as general:
         assert json.loads(await asyncio.wait_for(general.recv(), 10))["type"] == "hello"
         await general.send(b"\x00\x01binary")
-        try:
-            while True:
-                await asyncio.wait_for(general.recv(), 10)
-        except ConnectionClosed as closed:
-            assert closed.rcvd is not None and closed.rcvd.code == auth.WS_UNSUPPORTED_DATA
+        with pytest.raises(ConnectionClosed) as closed:
+            await _drain(general)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == auth.WS_UNSUPPORTED_DATA
     await org.aclose()

@@ -5,12 +5,12 @@ a second and a command sent after the revocation must never run."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
 
 import asyncpg
-import httpx
 import websockets
 from websockets.exceptions import ConnectionClosed
 
@@ -44,10 +44,8 @@ async def _entries_open(settings: Settings, race_id: int) -> bool:
 
 
 async def _send_command(ws: Any, race_id: int) -> None:
-    try:
+    with contextlib.suppress(ConnectionClosed):
         await ws.send(json.dumps({"v": 1, "type": "set_entries_open", "req": 99, "race_id": race_id, "open": False}))
-    except ConnectionClosed:
-        pass
 
 
 async def test_revoked_token_closes_race_socket_and_its_next_command_never_runs(
