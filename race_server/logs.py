@@ -8,6 +8,8 @@ import logging
 import sys
 import time
 
+from race_server.redaction import RedactSecrets
+
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -31,13 +33,14 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and value is not None:
                 entry[key] = value if isinstance(value, (str, int, float, bool)) else repr(value)
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(RedactSecrets())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
