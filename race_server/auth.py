@@ -56,6 +56,8 @@ class Principal:
     session_id: int | None = None
     email: str | None = None
     alias: str | None = None
+    # A server viewer token watches the races of the organizer who made it, and no one else's.
+    organizer_id: int | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -275,6 +277,7 @@ def make_resolver(pool: Any, signer: Signer) -> PrincipalResolver:
                 token_id=row["token_id"],
                 email=row["email"],
                 alias=row["alias"],
+                organizer_id=row["created_by"] if role is Role.VIEWER else None,
             )
         secret = session_token(conn, signer)
         if secret is None:

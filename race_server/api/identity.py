@@ -227,9 +227,7 @@ async def revoke_token(request: Request) -> Response:
     principal = principal_of(request)
     assert principal.user_id is not None
     token_id = request.path_params["token_id"]
-    revoked = await tokens.revoke(
-        request.app.state.pool, token_id, by_user=principal.user_id, any_owner=principal.role is Role.ORGANIZER
-    )
+    revoked = await tokens.revoke(request.app.state.pool, token_id, by_user=principal.user_id, any_owner=False)
     if not revoked:
         raise ApiError(404, "not_found", f"no live token {token_id} of yours")
     socket_watch(request.app.state).revoke(token_id=token_id)

@@ -66,7 +66,8 @@ def _owner(principal: Principal) -> int:
 async def _model_for(request: Request) -> ModelRecord:
     principal = principal_of(request)
     record = await model_store(request).get(int(request.path_params["model_id"]))
-    if record is None or (record.owner_id != principal.user_id and principal.role is not Role.ORGANIZER):
+    # Least privilege: a model is its owner's alone, organizers' included (docs/security.md).
+    if record is None or record.owner_id != principal.user_id:
         raise ApiError(404, "not_found", f"no model {request.path_params['model_id']} of yours")
     return record
 
@@ -130,8 +131,7 @@ def _result_response(result: ImportResult, created: int = 201) -> JSONResponse:
 @requires(Role.ORGANIZER, Role.RACER)
 async def list_models(request: Request) -> Response:
     principal = principal_of(request)
-    everyone = request.query_params.get("all") == "1" and principal.role is Role.ORGANIZER
-    records = await model_store(request).list_models(None if everyone else _owner(principal))
+    records = await model_store(request).list_models(_owner(principal))
     return JSONResponse({"models": [r.as_json() for r in records]})
 
 
