@@ -27,7 +27,7 @@ def _parse_int(text: str) -> int:
 
 
 def _reject_constant(name: str) -> Any:
-    raise UnsafeInput(f"{name} is not a JSON number")
+    raise UnsafeInput(f"{name} is not allowed")
 
 
 def check_string(text: str, where: str = "a string") -> str:
