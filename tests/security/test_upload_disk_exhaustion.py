@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 
-from race_server.api.upload_gate import UploadGate
 from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import login, make_user
@@ -60,6 +59,8 @@ async def test_one_upload_at_a_time_per_user(server: LiveServer, settings: Setti
 async def test_quota_on_stored_models_and_on_the_body(
     server: LiveServer, settings: Settings, tmp_path: Path
 ) -> None:
+    from race_server.api.upload_gate import UploadGate
+
     await make_user(settings, "racer", "r@example.com", alias="racer-one")
     archive = tar_folder(write_trackside_folder(tmp_path / "m"), tmp_path / "m.tar.gz").read_bytes()
     async with login(server, "r@example.com") as racer:
