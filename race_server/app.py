@@ -20,6 +20,7 @@ from race_server.api import models as models_api
 from race_server.api.edge import EdgeGuard
 from race_server.api.errors import ApiError, error_response, http_error, internal_error
 from race_server.api.middleware import RequestContext
+from race_server.api.socket_watch import close_socket_watch
 from race_server.bus import create_bus
 from race_server.db.lifecycle import database_dsn
 from race_server.db.migrate import MIGRATIONS_DIR, migrate
@@ -49,6 +50,7 @@ def create_app(
             await bus.start()
             stack.push_async_callback(bus.close)
             app.state.pool = pool
+            stack.push_async_callback(close_socket_watch, app.state)  # its sweep uses the pool
             app.state.bus = bus
             app.state.resolve_principal = auth.make_resolver(pool, app.state.signer)
             app.state.model_store = ModelStore(pool, settings.data_dir)

@@ -84,6 +84,14 @@ class SocketWatch:
         )
         return _valid(principal, tokens, sessions)
 
+    async def close(self) -> None:
+        """Stop the sweep (server shutdown, before the pool closes)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     def _close(self, key: int, entry: _Entry) -> None:
         self._entries.pop(key, None)
         try:
@@ -118,6 +126,12 @@ def _valid(principal: Principal, tokens: dict[int, str], sessions: dict[int, str
         assert principal.session_id is not None
         role = sessions.get(principal.session_id)
     return role is not None and Role(role) is principal.role
+
+
+async def close_socket_watch(app_state: Any) -> None:
+    watch = getattr(app_state, "socket_watch", None)
+    if watch is not None:
+        await watch.close()
 
 
 def socket_watch(app_state: Any) -> SocketWatch:

@@ -105,4 +105,13 @@ async def test_hostile_websocket_frames_get_error_replies_or_close_codes(
         with pytest.raises(ConnectionClosed) as closed:
             await _drain(general)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == auth.WS_UNSUPPORTED_DATA
+    car = (await org.post("/api/cars", json={"name": "garage"})).json()["token"]
+    async with websockets.connect(f"{server.ws_url}/ws/car?token={car}") as car_link:
+        assert json.loads(await asyncio.wait_for(car_link.recv(), 10))["type"] == "hello"
+        await car_link.send(b"\x00\x01binary")
+        with pytest.raises(ConnectionClosed) as closed:
+            await _drain(car_link)
+        # 1011 from the generic guard (auth.ws_requires) until the car link handles binary itself.
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code in (auth.WS_UNSUPPORTED_DATA, auth.WS_INTERNAL_ERROR)
     await org.aclose()
