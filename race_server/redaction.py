@@ -14,13 +14,15 @@ import re
 
 # tsk_ API, tsc_ car, tsv_ race viewer, tss_ session, tsi_ invitation: prefix + token_urlsafe(32).
 _TOKEN = re.compile(r"\b(ts[kcvsi])_[A-Za-z0-9_\-]{8,}")
-# Query parameters that carry secrets whatever their shape.
-_SECRET_PARAM = re.compile(r"(?i)\b((?:token|viewer|invitation|code|password)=)[^&\s\"']+")
+# Query parameters that carry secrets whatever their shape, and a race's invitation link.
+_SECRET_PARAM = re.compile(r"(?i)\b((?:token|viewer|invitation|password)=)[^&\s\"']+")
+_JOIN_LINK = re.compile(r"(/api/join/)[^/?\s\"']+")
 MASK = "[redacted]"
 
 
 def redact(text: str) -> str:
-    return _SECRET_PARAM.sub(rf"\g<1>{MASK}", _TOKEN.sub(rf"\g<1>_{MASK}", text))
+    text = _TOKEN.sub(rf"\g<1>_{MASK}", text)
+    return _JOIN_LINK.sub(rf"\g<1>{MASK}", _SECRET_PARAM.sub(rf"\g<1>{MASK}", text))
 
 
 class RedactSecrets(logging.Filter):

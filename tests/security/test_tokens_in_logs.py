@@ -38,7 +38,8 @@ async def test_no_token_reaches_a_log_line(
 ) -> None:
     await make_user(settings, "organizer", "org@example.com")
     org = await login(server, "org@example.com")
-    race_id = (await org.post("/api/races", json=live_config())).json()["id"]
+    race = (await org.post("/api/races", json=live_config())).json()
+    race_id = race["id"]
     token = (await org.post("/api/tokens", json={"name": "cli"})).json()["token"]
     car = (await org.post("/api/cars", json={"name": "garage"})).json()["token"]
     viewer = (await org.post(f"/api/races/{race_id}/viewer-token")).json()["token"]
@@ -53,10 +54,13 @@ async def test_no_token_reaches_a_log_line(
             await ws.send(json.dumps({"v": 1, "type": "ping", "req": 1}))
             await asyncio.wait_for(ws.recv(), 10)
     assert (await org.get(f"/api/auth/me?token={token}")).status_code == 200
+    assert (await org.post(f"/api/join/{race['invite_code']}")).status_code == 403  # an organizer cannot join
     await org.aclose()
     logged = server_logs.readouterr().err
     assert "WebSocket /ws" in logged, "uvicorn's websocket lines were not captured: the test would prove nothing"
     assert "GET /api/auth/me" in logged, "uvicorn's access log was not captured"
+    assert "/api/join/" in logged
     for secret in secrets:
         assert secret not in logged
         assert secret.partition("_")[2][:12] not in logged  # not even a recognisable piece
+    assert race["invite_code"] not in logged  # the race's invitation link is a secret too
