@@ -221,6 +221,7 @@ class RewardSandbox:
             "forbidden_attrs": sorted(FORBIDDEN_MODULE_ATTRS | FORBIDDEN_ATTRS),
             "python_guards": self.python_guards,
             "cpu_seconds": self.cpu_seconds,
+            "call_timeout_s": self.call_timeout_s,
             "memory_mb": self.memory_mb,
         }
         self._send(init)

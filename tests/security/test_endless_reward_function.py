@@ -66,3 +66,51 @@ async def test_the_time_limit_ends_a_job_stuck_in_its_reward_function(
         assert status in TERMINAL, f"still {status} well past its {limit_s:g} s limit"
         job = (await racer.get(f"/api/jobs/{job_id}")).json()
         assert status != "failed", job  # running out of time is how a job ends, not a failure
+
+
+def test_one_endless_call_in_a_batch_is_stopped_by_the_per_call_budget() -> None:
+    """The per-call budget holds inside a batch too: the third step never returns and the batch
+    fails in about call_timeout_s, not call_timeout_s × steps."""
+    from trainer.sandbox import RewardError, RewardSandbox
+
+    source = "def reward_function(params):\n    while params['d'] == 3:\n        pass\n    return 1.0\n"
+    steps = 60
+    with RewardSandbox(source, call_timeout_s=0.5) as sandbox:
+        started = time.monotonic()
+        with pytest.raises(RewardError) as info:
+            sandbox.call_many([{"d": n} for n in range(steps)])
+        elapsed = time.monotonic() - started
+    assert (info.value.code, info.value.index) == ("TIMEOUT", 3)
+    assert elapsed < 10, f"{elapsed:.1f} s: the batch ran on the per-step allowance ({steps} × 0.5 s)"
+
+
+def test_stop_and_the_deadline_end_a_waiting_reward_call() -> None:
+    """A reward function that swallows the per-call timeout is still ended by Stop and the deadline."""
+    import threading
+
+    from trainer.sandbox import RewardError, RewardSandbox
+
+    stubborn = (
+        "def reward_function(params):\n"
+        "    while True:\n"
+        "        try:\n"
+        "            while True:\n"
+        "                pass\n"
+        "        except BaseException:\n"
+        "            pass\n"
+    )
+    stop = threading.Event()
+    with RewardSandbox(stubborn, call_timeout_s=0.2, cancel=stop) as sandbox:
+        timer = threading.Timer(1.0, stop.set)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(RewardError) as info:
+            sandbox.call_many([{"d": n} for n in range(600)])  # a 120 s allowance
+        timer.join()
+    assert info.value.code == "STOPPED"
+    assert time.monotonic() - started < 10
+    with RewardSandbox(stubborn, call_timeout_s=0.2) as sandbox:
+        sandbox.deadline = time.monotonic() + 1.0  # set once started: start-up is not the reward's time
+        with pytest.raises(RewardError) as info:
+            sandbox.call_many([{"d": n} for n in range(600)])
+    assert info.value.code == "JOB_TIME_LIMIT"
