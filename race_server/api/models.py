@@ -25,6 +25,7 @@ from race_server.api.errors import ApiError, json_body
 from race_server.api.upload_gate import upload_gate
 from race_server.auth import Principal, Role, principal_of, requires
 from race_server.db.models import ModelRecord
+from race_server.input_guard import UnsafeInput, check_string
 from race_server.models.archive import ArchiveError, extract_archive
 from race_server.models.export import write_car_bundle, write_folder_tar
 from race_server.models.folder import Problem
@@ -161,6 +162,11 @@ async def import_model(request: Request) -> Response:
         try:
             name = request.query_params.get("name") or fields.get("name", "")
             description = request.query_params.get("description") or fields.get("description", "")
+            try:  # form fields arrive outside the JSON edge: same string rules
+                check_string(name, "name")
+                check_string(description, "description")
+            except UnsafeInput as error:
+                raise ApiError(422, "invalid", str(error)) from None
             result = await store.import_staged(owner, name, folder, description[:2000])
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,8 @@ from websockets.exceptions import ConnectionClosed
 from race_server import auth
 from race_server.settings import Settings
 from tests.conftest import LiveServer
+from tests.helpers import PASSWORD
+from tests.models.builders import write_trackside_folder
 from tests.races_api.helpers import cookie_of, live_config, login, make_user, race_socket
 
 HUGE_ID = str(2**70)
@@ -115,3 +118,20 @@ async def test_hostile_websocket_frames_get_error_replies_or_close_codes(
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code in (auth.WS_UNSUPPORTED_DATA, auth.WS_INTERNAL_ERROR)
     await org.aclose()
+
+
+async def test_nul_in_a_folder_uploads_form_fields(server: LiveServer, settings: Settings, tmp_path: Path) -> None:
+    """Multipart form fields bypass the JSON edge; they get the same string rules."""
+    await make_user(settings, "racer", "r@example.com", alias="racer-one")
+    folder = write_trackside_folder(tmp_path / "picked")
+    files = [
+        ("files", (f"picked/{p.relative_to(folder).as_posix()}", p.read_bytes(), "application/octet-stream"))
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    ]
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as racer:
+        body = {"email": "r@example.com", "password": PASSWORD}
+        assert (await racer.post("/api/auth/login", json=body)).status_code == 200
+        for fields in ({"name": "evil\x00name"}, {"name": "fine", "description": "a\x00b"}):
+            assert_json_error(await racer.post("/api/models/import", data=fields, files=files), 422)
+        assert (await racer.get("/api/models")).json()["models"] == []
