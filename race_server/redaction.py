@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import re
 
-# tsk_ API, tsc_ car, tsv_ race viewer, tss_ session, tsi_ invitation: prefix + token_urlsafe(32).
-_TOKEN = re.compile(r"\b(ts[kcvsi])_[A-Za-z0-9_\-]{8,}")
+# tsk_ API, tsc_ car, tsv_ race viewer, tss_ session, tsi_ invitation, tsr_ race link: prefix + token_urlsafe.
+_TOKEN = re.compile(r"\b(ts[kcvsir])_[A-Za-z0-9_\-]{8,}")
 # Query parameters that carry secrets whatever their shape, and a race's invitation link.
 _SECRET_PARAM = re.compile(r"(?i)\b((?:token|viewer|invitation|password)=)[^&\s\"']+")
 _JOIN_LINK = re.compile(r"(/api/join/)[^/?\s\"']+")
