@@ -16,11 +16,20 @@ from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import login, make_user
 
-ENDLESS = "def reward_function(params):\n    while True:\n        pass\n"
+# Swallows the per-call timeout (raised into it) and loops on: only Stop or the time limit end it.
+STUBBORN = (
+    "def reward_function(params):\n"
+    "    while True:\n"
+    "        try:\n"
+    "            while True:\n"
+    "                pass\n"
+    "        except BaseException:\n"
+    "            pass\n"
+)
 JOB: dict[str, Any] = {
     "kind": "training",
     "name": "endless",
-    "reward_function": ENDLESS,
+    "reward_function": STUBBORN,
     # 20 short episodes a batch: hundreds of steps, so a per-step allowance alone would be minutes.
     "hyperparameters": {"num_episodes_between_training": 20, "batch_size": 32, "num_epochs": 3},
     "options": {"workers": 0, "envs_per_worker": 1},
@@ -90,17 +99,8 @@ def test_stop_and_the_deadline_end_a_waiting_reward_call() -> None:
 
     from trainer.sandbox import RewardError, RewardSandbox
 
-    stubborn = (
-        "def reward_function(params):\n"
-        "    while True:\n"
-        "        try:\n"
-        "            while True:\n"
-        "                pass\n"
-        "        except BaseException:\n"
-        "            pass\n"
-    )
     stop = threading.Event()
-    with RewardSandbox(stubborn, call_timeout_s=0.2, cancel=stop) as sandbox:
+    with RewardSandbox(STUBBORN, call_timeout_s=0.2, cancel=stop) as sandbox:
         timer = threading.Timer(1.0, stop.set)
         timer.start()
         started = time.monotonic()
@@ -109,7 +109,7 @@ def test_stop_and_the_deadline_end_a_waiting_reward_call() -> None:
         timer.join()
     assert info.value.code == "STOPPED"
     assert time.monotonic() - started < 10
-    with RewardSandbox(stubborn, call_timeout_s=0.2) as sandbox:
+    with RewardSandbox(STUBBORN, call_timeout_s=0.2) as sandbox:
         sandbox.deadline = time.monotonic() + 1.0  # set once started: start-up is not the reward's time
         with pytest.raises(RewardError) as info:
             sandbox.call_many([{"d": n} for n in range(600)])
