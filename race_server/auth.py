@@ -26,7 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, Signer
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 SESSION_COOKIE = "trackside_session"
 DEVICE_COOKIE = "trackside_device"
@@ -247,6 +247,8 @@ def ws_requires(*roles: Role) -> Callable[[WsEndpoint], WsEndpoint]:
             with socket_watch(websocket.app.state).watching(principal, close):
                 try:
                     await endpoint(websocket)
+                except WebSocketDisconnect:
+                    pass  # the client left: nothing to close
                 except Exception:
                     # A frame the endpoint cannot handle must end in a close code, not a dropped TCP
                     # connection the client cannot tell from a network failure.
