@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,8 +17,10 @@ from starlette.responses import Response
 from race_server import auth
 from race_server.api import identity, jobs, ops, race_ws, races
 from race_server.api import models as models_api
-from race_server.api.errors import ApiError, error_response
+from race_server.api.edge import EdgeGuard
+from race_server.api.errors import ApiError, error_response, http_error, internal_error
 from race_server.api.middleware import RequestContext
+from race_server.api.socket_watch import close_socket_watch
 from race_server.bus import create_bus
 from race_server.db.lifecycle import database_dsn
 from race_server.db.migrate import MIGRATIONS_DIR, migrate
@@ -47,6 +50,7 @@ def create_app(
             await bus.start()
             stack.push_async_callback(bus.close)
             app.state.pool = pool
+            stack.push_async_callback(close_socket_watch, app.state)  # its sweep uses the pool
             app.state.bus = bus
             app.state.resolve_principal = auth.make_resolver(pool, app.state.signer)
             app.state.model_store = ModelStore(pool, settings.data_dir)
@@ -80,10 +84,12 @@ def create_app(
     app = Starlette(
         routes=[*ops.routes, *identity.routes, *models_api.routes, *jobs.routes, *races.routes, *race_ws.routes],
         lifespan=lifespan,
-        exception_handlers={ApiError: api_error},
+        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: internal_error},
     )
     app.state.settings = settings
     app.state.signer = auth.session_signer(settings.secret_key)
+    app.state.device_signer = auth.device_signer(settings.secret_key)
     app.state.metrics = Metrics(app.state)
     app.user_middleware.insert(0, Middleware(RequestContext, metrics=app.state.metrics))
+    app.user_middleware.append(Middleware(EdgeGuard))
     return app

@@ -12,22 +12,31 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, Signer
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 SESSION_COOKIE = "trackside_session"
+DEVICE_COOKIE = "trackside_device"
 WS_UNAUTHENTICATED = 4401
 WS_FORBIDDEN = 4403
+WS_UNSUPPORTED_DATA = 1003
+WS_POLICY_VIOLATION = 1008
+WS_INTERNAL_ERROR = 1011
+log = logging.getLogger("trackside.auth")
+_closing: set[asyncio.Task[None]] = set()
 _hasher = PasswordHasher()
 
 
@@ -47,6 +56,8 @@ class Principal:
     session_id: int | None = None
     email: str | None = None
     alias: str | None = None
+    # A server viewer token watches the races of the organizer who made it, and no one else's.
+    organizer_id: int | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -74,8 +85,14 @@ def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+# argon2 costs 64 MiB and tens of ms of CPU per call: a few threads of their own bound both, however
+# many sign-ups and logins arrive together, and leave the default executor (and /healthz) alone.
+PASSWORD_THREADS = 2
+_password_pool = ThreadPoolExecutor(max_workers=PASSWORD_THREADS, thread_name_prefix="argon2")
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await asyncio.get_running_loop().run_in_executor(_password_pool, _hasher.hash, password)
 
 
 async def verify_password(password_hash: str, password: str) -> bool:
@@ -85,7 +102,7 @@ async def verify_password(password_hash: str, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.to_thread(check)
+    return await asyncio.get_running_loop().run_in_executor(_password_pool, check)
 
 
 def validate_password(password: str) -> None:
@@ -95,6 +112,28 @@ def validate_password(password: str) -> None:
 
 def session_signer(secret_key: str) -> Signer:
     return Signer(secret_key, salt="trackside.session")
+
+
+def device_signer(secret_key: str) -> Signer:
+    return Signer(secret_key, salt="trackside.device")
+
+
+def new_device(user_id: int, signer: Signer) -> tuple[str, str]:
+    """(device id, signed cookie value) for a browser that just signed in as ``user_id``."""
+    device = f"{user_id}.{secrets.token_urlsafe(16)}"
+    return device, signer.sign(device).decode()
+
+
+def known_device(conn: HTTPConnection, signer: Signer, user_id: int) -> str | None:
+    """The device id if this browser signed in as ``user_id`` before (its signed device cookie)."""
+    cookie = conn.cookies.get(DEVICE_COOKIE)
+    if not cookie:
+        return None
+    try:
+        device = signer.unsign(cookie).decode()
+    except BadSignature:
+        return None
+    return device if device.split(".", 1)[0] == str(user_id) else None
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
@@ -126,11 +165,33 @@ async def authorise(conn: HTTPConnection, roles: tuple[Role, ...]) -> Principal:
     principal = await resolver(conn)
     if principal is None:
         raise AuthError(401, "unauthenticated", "sign in or present a valid API token")
+    if principal.session_id is not None and conn.scope["type"] == "websocket" and not same_origin(conn):
+        # Browsers send the cookie on a cross-site websocket too, and websockets have no CORS: any
+        # page a signed-in organizer visits could otherwise drive the race as them.
+        raise AuthError(403, "cross_origin", "a websocket signed in by cookie must come from this server's pages")
     if roles and principal.role not in roles:
         allowed = ", ".join(r.value for r in roles)
         raise AuthError(403, "forbidden", f"role {principal.role.value} may not do this (allowed: {allowed})")
     conn.scope["principal"] = principal
     return principal
+
+
+def same_origin(conn: HTTPConnection) -> bool:
+    """No Origin (not a browser) or one naming this server's own host and port."""
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == conn.headers.get("host", "").lower()
+
+
+async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
+    if websocket.application_state is WebSocketState.DISCONNECTED:
+        return
+    try:
+        await websocket.close(code=code, reason=reason[:120])
+    except Exception as error:  # already closing from the other side
+        log.debug("websocket close: %s", error)
 
 
 def principal_of(conn: HTTPConnection) -> Principal:
@@ -168,14 +229,31 @@ def ws_requires(*roles: Role) -> Callable[[WsEndpoint], WsEndpoint]:
     def wrap(endpoint: WsEndpoint) -> WsEndpoint:
         @functools.wraps(endpoint)
         async def guarded(websocket: WebSocket) -> None:
+            from race_server.api.socket_watch import socket_watch
+
             try:
-                await authorise(websocket, roles)
+                principal = await authorise(websocket, roles)
             except AuthError as error:
                 await websocket.accept()
                 code = WS_UNAUTHENTICATED if error.status == 401 else WS_FORBIDDEN
                 await websocket.close(code=code, reason=error.message[:120])
                 return
-            await endpoint(websocket)
+
+            def close(code: int, reason: str) -> None:
+                task = asyncio.create_task(_close_quietly(websocket, code, reason))
+                _closing.add(task)
+                task.add_done_callback(_closing.discard)
+
+            with socket_watch(websocket.app.state).watching(principal, close):
+                try:
+                    await endpoint(websocket)
+                except WebSocketDisconnect:
+                    pass  # the client left: nothing to close
+                except Exception:
+                    # A frame the endpoint cannot handle must end in a close code, not a dropped TCP
+                    # connection the client cannot tell from a network failure.
+                    log.exception("websocket %s failed", websocket.url.path)
+                    await _close_quietly(websocket, WS_INTERNAL_ERROR, "internal error")
 
         return guarded
 
@@ -201,6 +279,7 @@ def make_resolver(pool: Any, signer: Signer) -> PrincipalResolver:
                 token_id=row["token_id"],
                 email=row["email"],
                 alias=row["alias"],
+                organizer_id=row["created_by"] if role is Role.VIEWER else None,
             )
         secret = session_token(conn, signer)
         if secret is None:

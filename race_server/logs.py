@@ -13,6 +13,8 @@ import sys
 import time
 from typing import TextIO
 
+from race_server.redaction import RedactSecrets
+
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 # color_message: uvicorn's ANSI-coloured copy of the message, noise in both formats
@@ -42,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         for key, value in _extras(record).items():
             entry[key] = value if isinstance(value, (str, int, float, bool)) else repr(value)
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -56,7 +58,8 @@ class TextFormatter(logging.Formatter):
         fields = "".join(f"  {key}={value}" for key, value in _extras(record).items())
         line = f"{stamp} {record.levelname:<7} {name}: {record.getMessage()}{fields}"
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            # exc_text: the traceback as the redaction filter left it
+            line += "\n" + (record.exc_text or self.formatException(record.exc_info))
         return line
 
 
@@ -74,6 +77,7 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> str
     chosen = resolve_format(fmt, target)
     handler = logging.StreamHandler(target)
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(RedactSecrets())
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers = [handler]

@@ -35,6 +35,8 @@ import msgpack
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+from race_server.input_guard import UnsafeInput, check_value, parse_json
+
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
 SPEED_MIN, SPEED_MAX, SPEED_STEP = 0.5, 2.0, 0.05
@@ -56,7 +58,7 @@ class ProtocolError(ValueError):
 
 Req = Annotated[str, Field(min_length=1, max_length=64)] | Annotated[int, Field(ge=0, le=2**53)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Ms = Annotated[int, Field(ge=0)]
 
 
@@ -442,23 +444,21 @@ SERVER_TYPES: frozenset[str] = frozenset(
 
 
 # --- decoding and encoding ---------------------------------------------------------------------
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
 def _decode(raw: bytes | str) -> Any:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"message of {len(raw)} bytes; allowed: at most {MAX_MESSAGE_BYTES} bytes")
     if isinstance(raw, bytes) and raw.lstrip()[:1] != b"{":
         try:
-            return msgpack.unpackb(raw, raw=False, strict_map_key=True)
+            return check_value(msgpack.unpackb(raw, raw=False, strict_map_key=True))
+        except UnsafeInput as error:
+            raise ProtocolError("bad_encoding", f"binary frame is not acceptable ({error})") from None
         except (ValueError, TypeError, msgpack.UnpackException) as error:
             raise ProtocolError("bad_encoding", f"binary frame is not valid msgpack ({error})") from error
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ProtocolError("bad_encoding", f"message is not valid JSON ({error})") from error
+        return parse_json(raw)
+    except UnsafeInput as error:
+        # Bounded nesting, no NUL or lone surrogate, integers within int64 (race_server.input_guard).
+        raise ProtocolError("bad_encoding", f"message is not acceptable JSON ({error})") from None
 
 
 _CODES = {

@@ -20,6 +20,7 @@ FORBIDDEN = ("starlette", "uvicorn", "websockets", "aiortc", "av", "asyncpg", "r
 PURE_PACKAGES = ("race_server.sim", "race_server.races", "race_server.overlay")
 PURE_MODULES = (
     "race_server.protocol",
+    "race_server.input_guard",
     "race_server.queue.machine",
     "race_server.models.metadata",
     "race_server.models.folder",

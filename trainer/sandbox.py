@@ -46,6 +46,8 @@ ERROR_CODES = frozenset(
         "RUNTIME_ERROR",
         "RESOURCE_LIMIT",
         "SANDBOX_CRASHED",
+        "STOPPED",
+        "JOB_TIME_LIMIT",
     }
 )
 # After these the process keeps serving (the job may still decide to stop).
@@ -53,6 +55,9 @@ RECOVERABLE_CODES = frozenset({"RUNTIME_ERROR", "BAD_RETURN"})
 START_TIMEOUT_S = 60.0  # importing numpy/scipy/shapely on a busy machine
 MODULE_TIMEOUT_S = 5.0  # the reward file's module-level code
 MAX_FRAME = 64 * 1024 * 1024
+# How often a wait for the reward function looks at Stop and the job's deadline: a batch may be
+# allowed minutes (call_timeout_s per step), but a stopped or timed-out job must not wait for it.
+BUDGET_POLL_S = 0.1
 _HEADER = struct.Struct("<I")
 _CALL, _MANY, _WAYPOINTS = 1, 2, 3
 _OK = 0
@@ -128,6 +133,11 @@ class RewardSandbox:
     ``cpu_seconds`` the CPU time of the whole job; ``call_timeout_s`` the wall time of one call
     (a batch gets ``call_timeout_s`` per params dict). ``python_guards=False`` turns off the static
     rules, restricted builtins and audit hook, leaving only the OS layer: for testing that layer.
+
+    The job's budget: ``cancel`` (the job's Stop) and ``deadline`` (``time.monotonic()`` at which the
+    job's time limit ends) end any wait for the reward function within ``BUDGET_POLL_S``; the child
+    is killed and the call raises ``RewardError`` STOPPED or JOB_TIME_LIMIT. Without them a batch
+    (a whole iteration of steps) could run on for call_timeout_s × steps, past Stop and the limit.
     """
 
     def __init__(
@@ -139,6 +149,8 @@ class RewardSandbox:
         cpu_seconds: int = 3600,
         memory_mb: int = 1024,
         python_guards: bool = True,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> None:
         if call_timeout_s <= 0:
             raise ValueError(f"call_timeout_s must be > 0, got {call_timeout_s}")
@@ -148,6 +160,8 @@ class RewardSandbox:
         self.cpu_seconds = int(cpu_seconds)
         self.memory_mb = int(memory_mb)
         self.python_guards = python_guards
+        self.cancel = cancel
+        self.deadline = deadline
         self.layers: list[str] = []
         self.calls = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -207,6 +221,7 @@ class RewardSandbox:
             "forbidden_attrs": sorted(FORBIDDEN_MODULE_ATTRS | FORBIDDEN_ATTRS),
             "python_guards": self.python_guards,
             "cpu_seconds": self.cpu_seconds,
+            "call_timeout_s": self.call_timeout_s,
             "memory_mb": self.memory_mb,
         }
         self._send(init)
@@ -352,16 +367,28 @@ class RewardSandbox:
     def _read(self, n: int, deadline: float, what: str) -> bytes:
         chunks: list[bytes] = []
         while n:
-            remaining = deadline - time.monotonic()
-            ready = select.select([self._rfd], [], [], max(remaining, 0.0))[0] if remaining > 0 else []
-            if not ready:
+            now = time.monotonic()
+            self._check_budget(now)
+            remaining = deadline - now
+            if remaining <= 0:
                 raise self._fail(self._timeout(what))
+            wait = min(remaining, BUDGET_POLL_S) if self.cancel is not None or self.deadline is not None else remaining
+            if not select.select([self._rfd], [], [], wait)[0]:
+                continue
             chunk = os.read(self._rfd, min(n, 1 << 20))
             if not chunk:
                 raise self._fail(self._death(f"during {what}"))
             chunks.append(chunk)
             n -= len(chunk)
         return b"".join(chunks)
+
+    def _check_budget(self, now: float) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise self._fail(RewardError("STOPPED", "the job was stopped while the reward function was running"))
+        if self.deadline is not None and now >= self.deadline:
+            raise self._fail(
+                RewardError("JOB_TIME_LIMIT", "the job's time limit ran out while the reward function was running")
+            )
 
     def _recv(self, deadline: float, what: str) -> Any:
         (size,) = _HEADER.unpack(self._read(4, deadline, what))

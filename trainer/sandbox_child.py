@@ -543,13 +543,28 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-class Runner:
-    """Calls the reward function and classifies what went wrong."""
+class CallTimeout(BaseException):
+    """Raised into the reward function when one call outlives its budget (SIGALRM)."""
 
-    def __init__(self, fn: Callable[[dict[str, Any]], Any], guard: Guard, filename: str) -> None:
+
+def _call_timed_out(signum: int, frame: types.FrameType | None) -> None:
+    raise CallTimeout
+
+
+class Runner:
+    """Calls the reward function and classifies what went wrong.
+
+    Each call gets ``call_timeout_s`` of wall time (an interval timer), also inside a batch: without
+    it a batch of n steps would only be bounded by the parent's n × call_timeout_s. A function that
+    swallows the timeout is still ended by the parent's deadlines (trainer/sandbox.py)."""
+
+    def __init__(
+        self, fn: Callable[[dict[str, Any]], Any], guard: Guard, filename: str, call_timeout_s: float = 0.0
+    ) -> None:
         self.fn = fn
         self.guard = guard
         self.filename = filename
+        self.call_timeout_s = call_timeout_s
         self.waypoints: list[tuple[float, float]] | None = None
 
     def error(self, exc: BaseException) -> list[Any]:
@@ -557,6 +572,9 @@ class Runner:
             line = _user_line(exc.__traceback__, self.filename)
         if self.guard.violation is not None:
             return [ERR, "FORBIDDEN", self.guard.violation, line]
+        if isinstance(exc, CallTimeout):
+            limit = self.call_timeout_s
+            return [ERR, "TIMEOUT", f"reward_function did not return within {limit:g} s (per call); job stopped", line]
         if isinstance(exc, MemoryError):
             return [ERR, "RESOURCE_LIMIT", "reward function ran out of memory (MemoryError)", line]
         if isinstance(exc, ImportError):
@@ -569,7 +587,12 @@ class Runner:
         if self.waypoints is not None:
             params["waypoints"] = list(self.waypoints)  # a fresh list: mutations do not leak into later steps
         try:
-            value = self.fn(params)
+            if self.call_timeout_s > 0:
+                signal.setitimer(signal.ITIMER_REAL, self.call_timeout_s)
+            try:
+                value = self.fn(params)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
         except BaseException as exc:  # user code may raise anything, SystemExit included
             return self.error(exc)
         try:
@@ -639,6 +662,7 @@ def main() -> None:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
 
     guard = Guard(init["allowed_roots"], init["forbidden_modules"], init["forbidden_attrs"])
+    signal.signal(signal.SIGALRM, _call_timed_out)  # before lock-down and the audit hook
     python_guards = bool(init["python_guards"])
     layers, jail = lock_down(int(init["cpu_seconds"]), int(init["memory_mb"]))
     if python_guards:
@@ -662,7 +686,7 @@ def main() -> None:
             reply = [ERR, "BAD_SIGNATURE", str(exc), None]
         channel.send(reply)
         return
-    runner = Runner(fn, guard, filename)
+    runner = Runner(fn, guard, filename, float(init.get("call_timeout_s", 0.0)))
     channel.send([OK, None])
     serve(channel, runner)
 

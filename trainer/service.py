@@ -33,6 +33,7 @@ import shutil
 import signal
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -76,7 +77,7 @@ def _run_training(
     config: dict[str, Any], folder: Path, source: Path | None, send: Callable[[Message], None], stop: threading.Event
 ) -> None:
     from trainer.job_config import parse_training
-    from trainer.sandbox import RewardSandbox
+    from trainer.sandbox import RewardError, RewardSandbox
     from trainer.train import IterationReport, Trainer, TrainJob, TrainOptions
 
     spec = parse_training(config)
@@ -92,7 +93,11 @@ def _run_training(
     opts = TrainOptions(
         workers=spec.options.workers, envs_per_worker=spec.options.envs_per_worker, seed=spec.options.seed
     )
-    with RewardSandbox(spec.reward_function) as sandbox:
+    # The reward sandbox enforces Stop and the time limit itself, even inside an endless reward call.
+    limit_s = None if spec.stop.max_minutes is None else spec.stop.max_minutes * 60.0
+    deadline = None if limit_s is None else time.monotonic() + limit_s
+    latest: IterationReport | None = None
+    with RewardSandbox(spec.reward_function, cancel=stop, deadline=deadline) as sandbox:
         trainer = Trainer(job, folder, sandbox, opts)
         send(("started",))
         if stop.is_set():
@@ -101,7 +106,8 @@ def _run_training(
         seen = trainer.episodes
 
         def on_iteration(report: IterationReport) -> bool:
-            nonlocal seen
+            nonlocal seen, latest
+            latest = report
             new = trainer.metrics[seen : report.episodes]
             seen = report.episodes
             send(
@@ -128,7 +134,12 @@ def _run_training(
             )
             return not stop.is_set()
 
-        last = trainer.run(on_iteration)
+        try:
+            last = trainer.run(on_iteration)
+        except RewardError as exc:
+            if exc.code not in ("STOPPED", "JOB_TIME_LIMIT"):
+                raise
+            last = latest  # the iteration cut short is dropped; the last checkpoint stands
     if last is None:
         send(("canceled", "no iteration ran: no model was saved"))
         return

@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from race_server import auth
 from race_server.api.errors import ApiError, field, json_body
+from race_server.api.socket_watch import socket_watch
 from race_server.auth import Role, principal_of, requires, ws_requires
 from race_server.db import cars, invitations, server_config, sessions, tokens, users
 
@@ -51,9 +52,15 @@ async def signup(request: Request) -> Response:
     pool = request.app.state.pool
     mode = await server_config.get(pool, "racer_signup")
     code = data.get("invitation")
+    needs_invitation = mode != "open"
+    invitation = auth.digest(code) if isinstance(code, str) else None
+    # The invitation is checked before the password is hashed: without one a request costs a query,
+    # not 64 MiB and tens of ms of argon2.
+    if needs_invitation and (invitation is None or not await invitations.usable(pool, invitation)):
+        raise ApiError(403, "invitation_required", "sign-up needs a valid, unused, unexpired invitation")
     password_hash = await auth.hash_password(password)
     async with pool.acquire() as conn, conn.transaction():
-        if mode != "open" and (not isinstance(code, str) or not await invitations.consume(conn, auth.digest(code))):
+        if needs_invitation and (invitation is None or not await invitations.consume(conn, invitation)):
             raise ApiError(403, "invitation_required", "sign-up needs a valid, unused, unexpired invitation")
         try:
             user = await users.create(conn, role="racer", email=email, password_hash=password_hash, alias=alias)
@@ -68,30 +75,43 @@ async def login(request: Request) -> Response:
     email = field(data, "email", str).strip()
     password = field(data, "password", str)
     pool = request.app.state.pool
-    ip = _client_ip(request)
-    by_email, by_ip = await users.recent_login_failures(pool, email, ip, settings.login_window_s)
-    # Per address the limit is looser: a race-day venue puts many racers behind one NAT.
-    if by_email >= settings.login_max_failures or by_ip >= settings.login_max_failures * 4:
+    user = await users.by_email(pool, email)
+    device = None if user is None else auth.known_device(request, request.app.state.device_signer, user.id)
+    async with pool.acquire() as conn:
+        # Per address the limit is looser: a race-day venue puts many racers behind one NAT.
+        attempt = await users.reserve_login_attempt(
+            conn,
+            email=email,
+            client_ip=_client_ip(request),
+            device=device,
+            window_s=settings.login_window_s,
+            max_failures=settings.login_max_failures,
+            max_per_ip=settings.login_max_failures * 4,
+        )
+    if attempt is None:
         raise ApiError(
             429,
             "rate_limited",
-            f"too many failed logins; try again in {settings.login_window_s} s",
+            f"too many failed logins; try again in {settings.login_window_s} s "
+            "(or from a browser you signed in with before)",
             headers={"Retry-After": str(settings.login_window_s)},
         )
-    user = await users.by_email(pool, email)
     ok = await auth.verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok:
-        await users.record_login_failure(pool, email, ip)
         request.app.state.metrics.login_failures.inc()
         raise ApiError(401, "bad_credentials", "wrong email or password")
-    await users.clear_login_failures(pool, email)
+    await users.forgive_login_attempt(pool, attempt)
     response = JSONResponse({"id": user.id, "email": user.email, "alias": user.alias, "role": user.role})
     await start_session(request, user.id, response)
     return response
 
 
+DEVICE_MAX_AGE_S = 365 * 24 * 3600
+
+
 async def start_session(request: Request, user_id: int, response: Response) -> None:
-    """Sign the user in on this browser: a new session row and its signed HttpOnly cookie."""
+    """Sign the user in on this browser: a new session row and its signed HttpOnly cookie, and a
+    device cookie that outlives the session (its own login budget: see users.reserve_login_attempt)."""
     settings = request.app.state.settings
     secret = auth.new_secret("tss")
     await sessions.create(request.app.state.pool, user_id, auth.digest(secret), settings.session_max_age_s)
@@ -104,6 +124,17 @@ async def start_session(request: Request, user_id: int, response: Response) -> N
         secure=settings.secure_cookies,
         path="/",
     )
+    if auth.known_device(request, request.app.state.device_signer, user_id) is None:
+        _, cookie = auth.new_device(user_id, request.app.state.device_signer)
+        response.set_cookie(
+            auth.DEVICE_COOKIE,
+            cookie,
+            max_age=DEVICE_MAX_AGE_S,
+            httponly=True,
+            samesite="strict",
+            secure=settings.secure_cookies,
+            path="/api/auth/",
+        )
 
 
 # Verifying against a dummy hash when the email is unknown keeps response times equal, so login
@@ -116,6 +147,7 @@ async def logout(request: Request) -> Response:
     principal = principal_of(request)
     if principal.session_id is not None:
         await sessions.delete(request.app.state.pool, principal.session_id)
+        socket_watch(request.app.state).revoke(session_id=principal.session_id)
     response = JSONResponse({"ok": True})
     response.delete_cookie(auth.SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
@@ -195,11 +227,10 @@ async def revoke_token(request: Request) -> Response:
     principal = principal_of(request)
     assert principal.user_id is not None
     token_id = request.path_params["token_id"]
-    revoked = await tokens.revoke(
-        request.app.state.pool, token_id, by_user=principal.user_id, any_owner=principal.role is Role.ORGANIZER
-    )
+    revoked = await tokens.revoke(request.app.state.pool, token_id, by_user=principal.user_id, any_owner=False)
     if not revoked:
         raise ApiError(404, "not_found", f"no live token {token_id} of yours")
+    socket_watch(request.app.state).revoke(token_id=token_id)
     return JSONResponse({"ok": True})
 
 
@@ -262,7 +293,13 @@ async def ws_session(websocket: WebSocket) -> None:
     """The general websocket: says who you are; race subscriptions arrive with the races issue."""
     await websocket.accept()
     await websocket.send_json({"type": "hello", "protocol": 1, "principal": principal_of(websocket).public()})
-    async for _ in websocket.iter_text():
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is None:
+            await websocket.close(code=auth.WS_UNSUPPORTED_DATA, reason="this socket takes text frames only")
+            return
         await websocket.send_json({"type": "error", "error": "no commands are available on this server yet"})
 
 

@@ -1,6 +1,6 @@
 """Training and evaluation jobs over HTTP: submit, list, inspect (with the reward graph's history), stop.
 
-A job is visible to its owner and to organizers; to anyone else it does not exist (404).
+A job is visible to its owner only (organizers included: docs/security.md); to anyone else it does not exist (404).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _invalid(field: str, message: str) -> Response:
 
 
 def _visible(principal: Principal, job: JobRecord | None) -> bool:
-    return job is not None and (principal.role == Role.ORGANIZER or job.owner_id == principal.user_id)
+    return job is not None and job.owner_id == principal.user_id
 
 
 async def _job_for(request: Request, job_id: int) -> JobRecord:
@@ -69,13 +69,13 @@ async def _source_job(request: Request, field: str, job_id: int) -> JobRecord:
 
 
 async def _model_problem(request: Request, model_id: int) -> str | None:
-    """Why a stored model cannot be evaluated, or None: it must be the caller's (any, for
-    organizers), ready, and hold Trackside weights."""
+    """Why a stored model cannot be evaluated, or None: it must be the caller's, ready, and hold
+    Trackside weights."""
     from race_server.api.models import model_store
 
     record = await model_store(request).get(model_id)
     principal = principal_of(request)
-    if record is None or (principal.role != Role.ORGANIZER and record.owner_id != principal.user_id):
+    if record is None or record.owner_id != principal.user_id:
         return f"model {model_id} does not exist"
     if record.status != "ready":
         return f"model {model_id} is {record.status}, not ready"
@@ -118,8 +118,7 @@ async def create_job(request: Request) -> Response:
 @requires(Role.ORGANIZER, Role.RACER)
 async def list_jobs(request: Request) -> Response:
     principal = principal_of(request)
-    everyone = principal.role == Role.ORGANIZER and request.query_params.get("mine") not in ("1", "true")
-    rows = await jobs.list_jobs(request.app.state.pool, None if everyone else principal.user_id)
+    rows = await jobs.list_jobs(request.app.state.pool, principal.user_id)
     return JSONResponse({"jobs": [j.as_json() for j in rows]})
 
 

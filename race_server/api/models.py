@@ -22,8 +22,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from race_server.api.errors import ApiError, json_body
+from race_server.api.upload_gate import upload_gate
 from race_server.auth import Principal, Role, principal_of, requires
 from race_server.db.models import ModelRecord
+from race_server.input_guard import UnsafeInput, check_string
 from race_server.models.archive import ArchiveError, extract_archive
 from race_server.models.export import write_car_bundle, write_folder_tar
 from race_server.models.folder import Problem
@@ -66,18 +68,23 @@ def _owner(principal: Principal) -> int:
 async def _model_for(request: Request) -> ModelRecord:
     principal = principal_of(request)
     record = await model_store(request).get(int(request.path_params["model_id"]))
-    if record is None or (record.owner_id != principal.user_id and principal.role is not Role.ORGANIZER):
+    # Least privilege: a model is its owner's alone, organizers' included (docs/security.md).
+    if record is None or record.owner_id != principal.user_id:
         raise ApiError(404, "not_found", f"no model {request.path_params['model_id']} of yours")
     return record
 
 
-async def _spool(request: Request, dest: Path, limit: int, progress: dict[str, Any]) -> None:
+async def _spool(request: Request, dest: Path, limit: int, quota_left: int, progress: dict[str, Any]) -> None:
     """Write the body to ``dest`` as it arrives, refusing more than ``limit`` bytes."""
     received = 0
     with dest.open("wb") as out:
         async for chunk in request.stream():
             received += len(chunk)
             progress.update(received=received, updated=time.monotonic())
+            if received > quota_left:
+                raise ApiError(
+                    413, "quota_exceeded", f"the upload is larger than what is left of your quota ({quota_left} bytes)"
+                )
             if received > limit:
                 raise ApiError(
                     413,
@@ -87,7 +94,7 @@ async def _spool(request: Request, dest: Path, limit: int, progress: dict[str, A
             await asyncio.to_thread(out.write, chunk)
 
 
-async def _receive(request: Request, store: ModelStore) -> tuple[Path, dict[str, str], Path]:
+async def _receive(request: Request, store: ModelStore, quota_left: int) -> tuple[Path, dict[str, str], Path]:
     """Spool and unpack the upload; returns (staging folder, form fields, work dir to remove)."""
     upload_id = request.headers.get("x-upload-id") or uuid.uuid4().hex
     expected = request.headers.get("content-length")
@@ -105,7 +112,7 @@ async def _receive(request: Request, store: ModelStore) -> tuple[Path, dict[str,
     multipart = content_type.startswith("multipart/form-data")
     limit = store.limits.folder_bytes + (MULTIPART_OVERHEAD if multipart else 0)
     try:
-        await _spool(request, body, limit, progress)
+        await _spool(request, body, limit, quota_left, progress)
         progress.update(phase="unpacking", updated=time.monotonic())
         fields: dict[str, str] = {}
         if multipart:
@@ -130,8 +137,7 @@ def _result_response(result: ImportResult, created: int = 201) -> JSONResponse:
 @requires(Role.ORGANIZER, Role.RACER)
 async def list_models(request: Request) -> Response:
     principal = principal_of(request)
-    everyone = request.query_params.get("all") == "1" and principal.role is Role.ORGANIZER
-    records = await model_store(request).list_models(None if everyone else _owner(principal))
+    records = await model_store(request).list_models(_owner(principal))
     return JSONResponse({"models": [r.as_json() for r in records]})
 
 
@@ -147,16 +153,23 @@ async def get_model(request: Request) -> Response:
 @requires(Role.ORGANIZER, Role.RACER)
 async def import_model(request: Request) -> Response:
     store = model_store(request)
-    try:
-        folder, fields, work = await _receive(request, store)
-    except ArchiveError as error:
-        return _result_response(ImportResult(False, None, [error.problem]))
-    try:
-        name = request.query_params.get("name") or fields.get("name", "")
-        description = request.query_params.get("description") or fields.get("description", "")
-        result = await store.import_staged(_owner(principal_of(request)), name, folder, description[:2000])
-    finally:
-        await asyncio.to_thread(shutil.rmtree, work, True)
+    owner = _owner(principal_of(request))
+    async with upload_gate(request.app.state).admit(request.app.state.pool, owner) as quota_left:
+        try:
+            folder, fields, work = await _receive(request, store, quota_left)
+        except ArchiveError as error:
+            return _result_response(ImportResult(False, None, [error.problem]))
+        try:
+            name = request.query_params.get("name") or fields.get("name", "")
+            description = request.query_params.get("description") or fields.get("description", "")
+            try:  # form fields arrive outside the JSON edge: same string rules
+                check_string(name, "name")
+                check_string(description, "description")
+            except UnsafeInput as error:
+                raise ApiError(422, "invalid", str(error)) from None
+            result = await store.import_staged(owner, name, folder, description[:2000])
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
     upload_id = request.headers.get("x-upload-id")
     if upload_id:
         _uploads(request).get(upload_id[:64], {}).update(phase="done" if result.ok else "failed")
@@ -167,14 +180,16 @@ async def import_model(request: Request) -> Response:
 async def validate_upload(request: Request) -> Response:
     """Dry run: the same checks as an import, nothing kept."""
     store = model_store(request)
-    try:
-        folder, _, work = await _receive(request, store)
-    except ArchiveError as error:
-        return _result_response(ImportResult(False, None, [error.problem]), created=200)
-    try:
-        report = await asyncio.to_thread(validate_folder, folder, store.limits, store.weights_check)
-    finally:
-        await asyncio.to_thread(shutil.rmtree, work, True)
+    owner = _owner(principal_of(request))
+    async with upload_gate(request.app.state).admit(request.app.state.pool, owner) as quota_left:
+        try:
+            folder, _, work = await _receive(request, store, quota_left)
+        except ArchiveError as error:
+            return _result_response(ImportResult(False, None, [error.problem]), created=200)
+        try:
+            report = await asyncio.to_thread(validate_folder, folder, store.limits, store.weights_check)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
     return JSONResponse(
         {
             "ok": report.ok,

@@ -1,8 +1,9 @@
 """Race-level access, on top of the server-wide identities in ``race_server.auth``.
 
 Per race a caller is its organizer (the organizer who created it), a racer (a member who joined
-by the invitation link and was not removed), a viewer (a server viewer token, or the race's own
-viewer token: read-only broadcast pages) — or has no access. Checked on every request and on every
+by the invitation link and was not removed), a viewer (a server viewer token made by the race's
+organizer, or the race's own viewer token: read-only broadcast pages) — or has no access. Other
+organizers have none: organizers are peers on a shared server (docs/security.md). Checked on every request and on every
 websocket command, so a removal or a rotated viewer token takes effect at once; the one exception, a
 subscribed racer's ``speed_control`` (hot path), relies on removal closing that socket (4403) instead.
 """
@@ -65,7 +66,7 @@ async def race_access(
         if await races.is_member(pool, race_id, principal.user_id):
             return _allowed(RaceAccess(race, RaceRole.RACER, principal), allow)
         raise AuthError(403, "not_a_member", "you are not a racer in this race: join it with its invitation link")
-    if principal.role is Role.VIEWER:
+    if principal.role is Role.VIEWER and principal.organizer_id == race.organizer_id:
         return _allowed(RaceAccess(race, RaceRole.VIEWER, principal), allow)
     raise AuthError(403, "forbidden", f"a {principal.role.value} has no access to this race")
 

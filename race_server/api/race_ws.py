@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from race_server import auth, protocol
 from race_server.api.race_access import RaceAccess, RaceRole, race_access
+from race_server.api.socket_watch import REVOKED_REASON, socket_watch
 from race_server.auth import AuthError
 from race_server.bus import BusGap, EventBus, SubscriberDropped
 from race_server.db import race_events, races
@@ -334,8 +335,15 @@ async def _handle(conn: Connection, raw: str | bytes, feeds: Feeds, app_state: A
     # the socket's life, since a removal closes their subscribed sockets at once (Feed._revoke), and
     # QueueService.set_speed checks "on track, during their run" in memory.
     speed = isinstance(message, protocol.SpeedControl) and conn.subscribed and conn.access.role is RaceRole.RACER
+    principal = conn.access.principal
+    # The socket's token or session may have been revoked elsewhere since the last sweep.
+    if not speed and principal is not None and not await socket_watch(app_state).still_valid(principal):
+        conn.kick(auth.WS_UNAUTHENTICATED, REVOKED_REASON)
+        return
     if not speed and not await _still_allowed(pool, conn, token):
         conn.kick(auth.WS_FORBIDDEN, "your access to this race was withdrawn")
+        return
+    if conn.closing:  # revoked while the checks above awaited
         return
     role = conn.access.role
     try:
@@ -387,6 +395,9 @@ async def race_socket(websocket: WebSocket) -> None:
     conn = Connection(websocket, access, fmt)
     token = auth.bearer_token(websocket) or websocket.query_params.get("viewer")
     writer = asyncio.create_task(conn.write_loop(), name=f"race-ws-writer-{conn.id}")
+    watched = contextlib.ExitStack()
+    if access.principal is not None:
+        watched.enter_context(socket_watch(state).watching(access.principal, conn.kick))
     try:
         while not conn.closing:
             receive = asyncio.create_task(websocket.receive())
@@ -402,10 +413,13 @@ async def race_socket(websocket: WebSocket) -> None:
             raw = message.get("text")
             if raw is None:
                 raw = message.get("bytes") or b""
+            if conn.closing:  # revoked (socket_watch) while this frame was in flight: it never runs
+                break
             await _handle(conn, raw, feeds, state, token)
     except WebSocketDisconnect:
         pass
     finally:
+        watched.close()
         await feeds.leave(race_id, conn)
         if conn.closing and not writer.done():
             with contextlib.suppress(Exception):

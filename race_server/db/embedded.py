@@ -4,6 +4,12 @@ The server binaries come from the `pgserver` wheel; this module owns their life 
 first use, start, and a clean stop with the Trackside process. A server killed with -9 leaves a
 postmaster running (or a stale pid file); the next start finds and stops that orphan first, after
 taking the data dir's lock so it never stops a postmaster another live Trackside is using.
+
+Only the server's own OS user gets in: connections come over a Unix socket in a 0700 folder (no
+TCP), authenticated by peer credentials mapped to the ``postgres`` role (pg_hba.conf and
+pg_ident.conf are rewritten at every start, so clusters made before this rule get it too). As root
+the cluster runs as ``trackside-pg`` with that account's group and no other: a superuser's
+``COPY … FROM PROGRAM`` then runs without root's groups.
 """
 
 from __future__ import annotations
@@ -59,6 +65,10 @@ def _ensure_service_user() -> None:
         )
 
 
+def _server_os_user() -> str:
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
 def _open_traversal(path: Path) -> None:
     """The service user must be able to reach the data dir through every parent folder."""
     for parent in [path, *path.parents]:
@@ -96,8 +106,21 @@ class EmbeddedPostgres:
 
     def _pg(self, program: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         command = [str(_bin_path() / program), *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, user=_run_as(), cwd="/")
-        return result
+        user = _run_as()
+        if user is None:
+            return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd="/")
+        # user= alone keeps root's supplementary groups (gid 0 among them): drop them all.
+        entry = pwd.getpwnam(user)
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd="/",
+            user=entry.pw_uid,
+            group=entry.pw_gid,
+            extra_groups=[],
+        )
 
     def _acquire_lock(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,14 +155,34 @@ class EmbeddedPostgres:
             entry = pwd.getpwnam(user)
             os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
         self.pgdata.chmod(0o700)
+        self.socket_dir.chmod(0o700)
 
     def _initdb_if_needed(self) -> None:
         if (self.pgdata / "PG_VERSION").exists():
             return
         log.info("initialising embedded PostgreSQL in %s", self.pgdata)
-        result = self._pg("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8")
+        result = self._pg("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=reject", "--encoding=UTF8")
         if result.returncode != 0:
             raise EmbeddedPostgresError(f"initdb failed in {self.pgdata}: {result.stderr.strip()}")
+
+    def _write_auth_rules(self) -> None:
+        """Peer authentication for the server's OS user alone, as the ``postgres`` role."""
+        hba = (
+            "# Written by Trackside at every start (race_server/db/embedded.py): edits are replaced.\n"
+            "local all postgres peer map=trackside\n"
+            "local all all reject\n"
+            "host all all 0.0.0.0/0 reject\n"
+            "host all all ::/0 reject\n"
+        )
+        ident = f"# Written by Trackside at every start.\ntrackside {_server_os_user()} postgres\n"
+        for name, text in (("pg_hba.conf", hba), ("pg_ident.conf", ident)):
+            target = self.pgdata / name
+            target.write_text(text)
+            target.chmod(0o600)
+            user = _run_as()
+            if user is not None:
+                entry = pwd.getpwnam(user)
+                os.chown(target, entry.pw_uid, entry.pw_gid)
 
     def _orphan_pid(self) -> int | None:
         """The pid of a postmaster still running on our data dir from a killed server, if any."""
@@ -185,6 +228,7 @@ class EmbeddedPostgres:
         try:
             self._prepare_filesystem()
             self._initdb_if_needed()
+            self._write_auth_rules()
             orphan = self._orphan_pid()
             if orphan is not None:
                 self._stop_orphan(orphan)

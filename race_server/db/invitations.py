@@ -30,3 +30,13 @@ async def consume(conn: asyncpg.Connection, code_hash: bytes) -> bool:
         code_hash,
     )
     return result.endswith(" 1")
+
+
+async def usable(conn: asyncpg.Connection | asyncpg.Pool, code_hash: bytes) -> bool:
+    """Whether ``consume`` would succeed now (checked before the costly password hash)."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM invitations "
+        "WHERE code_hash = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses",
+        code_hash,
+    )
+    return found is not None

@@ -230,3 +230,9 @@ async def mark_converted(
     record = _record(row)
     assert record is not None
     return record
+
+
+async def used_bytes(conn: Conn, owner_id: int) -> int:
+    """What the owner's stored models take (their upload quota's use)."""
+    value = await conn.fetchval("SELECT coalesce(sum(size_bytes), 0) FROM models WHERE owner_id = $1", owner_id)
+    return int(value)

@@ -55,7 +55,7 @@ async def lookup(conn: asyncpg.Connection | asyncpg.Pool, token_hash: bytes) -> 
         UPDATE api_tokens t SET last_used_at = now()
         FROM api_tokens t2 LEFT JOIN users u ON u.id = t2.user_id
         WHERE t.id = t2.id AND t.token_hash = $1 AND t.revoked_at IS NULL
-        RETURNING t.id AS token_id, t.kind, t.user_id, t.car_id, u.role AS user_role, u.email, u.alias
+        RETURNING t.id AS token_id, t.kind, t.user_id, t.car_id, t.created_by, u.role AS user_role, u.email, u.alias
         """,
         token_hash,
     )

@@ -78,28 +78,59 @@ async def count_organizers(conn: asyncpg.Connection | asyncpg.Pool) -> int:
     return int(value)
 
 
-async def record_login_failure(conn: asyncpg.Connection | asyncpg.Pool, email: str, client_ip: str) -> None:
-    await conn.execute("INSERT INTO login_failures (email, client_ip) VALUES ($1, $2)", email, client_ip)
+async def reserve_login_attempt(
+    conn: asyncpg.Connection,
+    *,
+    email: str,
+    client_ip: str,
+    device: str | None,
+    window_s: int,
+    max_failures: int,
+    max_per_ip: int,
+) -> int | None:
+    """Count this attempt as a failure before the password is checked; None when over the limit.
+
+    Counting first, under advisory locks on the address and the email, makes the limit exact however
+    many guesses arrive at once: each sees the ones before it. A correct password then takes back its
+    own row (``forgive_login_attempt``) and nothing else. Attempts from a known device count against
+    that device only; the others against the email and the client address.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('login-ip:' || $1, 0))", client_ip)
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('login-email:' || lower($1), 0))", email)
+        if device is not None:
+            failures = await conn.fetchval(
+                "SELECT count(*) FROM login_failures "
+                "WHERE device = $1 AND failed_at > now() - make_interval(secs => $2)",
+                device,
+                float(window_s),
+            )
+            over = int(failures) >= max_failures
+        else:
+            row = await conn.fetchrow(
+                """
+                SELECT count(*) FILTER (WHERE lower(email) = lower($1)) AS by_email,
+                       count(*) FILTER (WHERE client_ip = $2) AS by_ip
+                FROM login_failures
+                WHERE device IS NULL AND failed_at > now() - make_interval(secs => $3)
+                  AND (lower(email) = lower($1) OR client_ip = $2)
+                """,
+                email,
+                client_ip,
+                float(window_s),
+            )
+            assert row is not None
+            over = int(row["by_email"]) >= max_failures or int(row["by_ip"]) >= max_per_ip
+        if over:
+            return None
+        attempt_id = await conn.fetchval(
+            "INSERT INTO login_failures (email, client_ip, device) VALUES ($1, $2, $3) RETURNING id",
+            email,
+            client_ip,
+            device,
+        )
+        return int(attempt_id)
 
 
-async def recent_login_failures(
-    conn: asyncpg.Connection | asyncpg.Pool, email: str, client_ip: str, window_s: int
-) -> tuple[int, int]:
-    """Failures in the window for this email, and from this client address."""
-    row = await conn.fetchrow(
-        """
-        SELECT count(*) FILTER (WHERE lower(email) = lower($1)) AS by_email,
-               count(*) FILTER (WHERE client_ip = $2) AS by_ip
-        FROM login_failures
-        WHERE failed_at > now() - make_interval(secs => $3)
-        """,
-        email,
-        client_ip,
-        float(window_s),
-    )
-    assert row is not None
-    return int(row["by_email"]), int(row["by_ip"])
-
-
-async def clear_login_failures(conn: asyncpg.Connection | asyncpg.Pool, email: str) -> None:
-    await conn.execute("DELETE FROM login_failures WHERE lower(email) = lower($1)", email)
+async def forgive_login_attempt(conn: asyncpg.Connection | asyncpg.Pool, attempt_id: int) -> None:
+    await conn.execute("DELETE FROM login_failures WHERE id = $1", attempt_id)

@@ -48,6 +48,9 @@ def _limit(detail: str, entry: str | None = None, code: str = "ARCHIVE_LIMIT_EXC
     return ArchiveError(Problem(code, detail, entry))
 
 
+_FOLDER_ITSELF = re.compile(r"^\.(?:/+\.?)*/*$")
+
+
 def safe_relpath(name: str, limits: ArchiveLimits = ArchiveLimits()) -> str:
     """The entry's path relative to the model folder, or ArchiveError when it could escape."""
     shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -97,6 +100,8 @@ class Staging:
         return current
 
     def add_dir(self, name: str) -> None:
+        if _FOLDER_ITSELF.match(name):
+            return  # "." or "./": `tar -czf m.tar.gz -C folder .` names the folder itself first
         rel = safe_relpath(name, self.limits)
         if is_junk(rel):
             return
