@@ -113,7 +113,7 @@ def parse_stock_calibration(data: Any) -> Calibration:
     """A stock car's calibration.json (Servo = steering, Motor = throttle), validated."""
     body = data.get("Calibration") if isinstance(data, dict) else None
     if not isinstance(body, dict) or "Servo" not in body or "Motor" not in body:
-        raise CalibrationError("calibration.json: expected {\"Calibration\": {\"Servo\": {...}, \"Motor\": {...}}}")
+        raise CalibrationError('calibration.json: expected {"Calibration": {"Servo": {...}, "Motor": {...}}}')
     return Calibration(_channel(body["Servo"], "steering"), _channel(body["Motor"], "throttle"))
 
 

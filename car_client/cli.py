@@ -33,15 +33,30 @@ def parser() -> argparse.ArgumentParser:
         prog="trackside car", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--server", required=True, help="the server's base URL, e.g. https://race.example.org")
-    ap.add_argument("--token", default=os.environ.get("TRACKSIDE_CAR_TOKEN"),
-                    help="the car token from POST /api/cars (or env TRACKSIDE_CAR_TOKEN)")
-    ap.add_argument("--state-dir", type=Path, default=Path(os.environ.get("TRACKSIDE_CAR_STATE", "/var/lib/trackside-car")),
-                    help="models, calibration and the latched e-stop are kept here")
-    ap.add_argument("--calibration", type=Path, default=None,
-                    help="calibration file to start from (a stock /opt/aws/deepracer/calibration.json works); "
-                         "default: STATE_DIR/calibration.json, else the stock car's defaults")
-    ap.add_argument("--backend", choices=("pwm", "simulated"), default="pwm",
-                    help="pwm: sysfs PWM + V4L2 camera (a real car); simulated: a car in Trackside's simulator")
+    ap.add_argument(
+        "--token",
+        default=os.environ.get("TRACKSIDE_CAR_TOKEN"),
+        help="the car token from POST /api/cars (or env TRACKSIDE_CAR_TOKEN)",
+    )
+    ap.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get("TRACKSIDE_CAR_STATE", "/var/lib/trackside-car")),
+        help="models, calibration and the latched e-stop are kept here",
+    )
+    ap.add_argument(
+        "--calibration",
+        type=Path,
+        default=None,
+        help="calibration file to start from (a stock /opt/aws/deepracer/calibration.json works); "
+        "default: STATE_DIR/calibration.json, else the stock car's defaults",
+    )
+    ap.add_argument(
+        "--backend",
+        choices=("pwm", "simulated"),
+        default="pwm",
+        help="pwm: sysfs PWM + V4L2 camera (a real car); simulated: a car in Trackside's simulator",
+    )
     hw = ap.add_argument_group("pwm backend (defaults: the stock DeepRacer)")
     hw.add_argument("--pwm-chip", type=int, default=0, help="/sys/class/pwm/pwmchipN")
     hw.add_argument("--throttle-channel", type=int, default=0)
@@ -80,7 +95,7 @@ async def run_car(args: argparse.Namespace) -> None:
     from car_client.link import CarLink
 
     state_dir: Path = args.state_dir
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, at start-up)
     calibration = load_calibration(args.calibration or state_dir / "calibration.json")
     backend = open_backend(args.backend, backend_options(args))
     controller = CarController(backend, calibration, state_dir)

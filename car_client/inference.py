@@ -96,11 +96,14 @@ def open_model(folder: Path, name: str, model_id: int, sha256: str) -> LoadedMod
     shape = list(camera.shape)
     expected = [120, 160, channels]
     if len(shape) != 4 or [d if isinstance(d, int) else None for d in shape[1:]] != expected:
-        raise ModelError(f"model.onnx input {camera.name} has shape {shape}; the car's camera gives [N, 120, 160, {channels}]")
+        raise ModelError(
+            f"model.onnx input {camera.name} has shape {shape}; the car's camera gives [N, 120, 160, {channels}]"
+        )
     width = session.get_outputs()[0].shape[-1]
     if isinstance(width, int) and width != space.outputs:
         raise ModelError(
-            f"model.onnx outputs {width} values but model_metadata.json's {space.kind} action space needs {space.outputs}"
+            f"model.onnx outputs {width} values but model_metadata.json's {space.kind} action space "
+            f"needs {space.outputs}"
         )
     return LoadedModel(name, model_id, sha256, space, session, camera.name, channels)
 
@@ -151,7 +154,8 @@ class DriveLoop:
         started = time.perf_counter()
         try:
             (output,) = model.session.run(None, {model.input_name: pixels})[:1]
-            command = map_output(model.space, np.asarray(output).reshape(-1), max_speed_pct=pct, multiplier=multiplier)
+            row = np.asarray(output).reshape(-1).tolist()
+            command = map_output(model.space, row, max_speed_pct=pct, multiplier=multiplier)
         except Exception as error:  # a model failing at run time stops the car, not the client
             self.error = f"inference failed: {error}"
             c.stop()

@@ -81,7 +81,7 @@ def create_app(
         routes=[
             *ops.routes, *identity.routes, *models_api.routes, *jobs.routes, *races.routes, *race_ws.routes,
             *car_ws.routes, *fleet.routes, *timekeeper.routes,
-        ],  # fmt: skip
+        ],
         lifespan=lifespan,
         exception_handlers={ApiError: api_error},
     )

@@ -40,7 +40,7 @@ class SysfsPwm:
 
 class PwmBackend:
     hardware = "sysfs-pwm"
-    capabilities = ("pwm", "camera", "tail_light")
+    capabilities: tuple[str, ...] = ("pwm", "camera", "tail_light")
 
     def __init__(
         self,
@@ -122,7 +122,7 @@ class V4l2Camera:
         for frame in self.container.decode(video=0):
             if self._stop.is_set():
                 return
-            grey = frame.to_ndarray(format="gray")
+            grey = np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)
             self._frame = downscale(grey)
 
     def latest(self) -> NDArray[np.uint8] | None:

@@ -26,7 +26,7 @@ TICK_S = 1.0 / 15.0
 
 class SimulatedBackend:
     hardware = "simulated"
-    capabilities = ("camera", "tail_light", "simulated")
+    capabilities: tuple[str, ...] = ("camera", "tail_light", "simulated")
 
     def __init__(
         self,

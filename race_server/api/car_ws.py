@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import MutableMapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -41,7 +43,7 @@ def car_links(state: object) -> CarLinks:
     return links
 
 
-def _raw(message: dict[str, object]) -> str | bytes:
+def _raw(message: MutableMapping[str, Any]) -> str | bytes:
     text = message.get("text")
     if isinstance(text, str):
         return text
@@ -111,7 +113,7 @@ async def ws_car(websocket: WebSocket) -> None:
         log.info("car %s (%s) unlinked", car_id, car.name)
 
 
-async def _heartbeats(link: CarLink, pool: object) -> None:
+async def _heartbeats(link: CarLink, pool: fleet.Conn) -> None:
     seq = 0
     seen_at = time.monotonic()
     period = 1.0 / p.HEARTBEAT_HZ
@@ -124,7 +126,7 @@ async def _heartbeats(link: CarLink, pool: object) -> None:
             return
         if now - seen_at > SEEN_EVERY_S:
             seen_at = now
-            await fleet.seen(pool, link.car_id)  # type: ignore[arg-type]
+            await fleet.seen(pool, link.car_id)
         await asyncio.sleep(period)
 
 

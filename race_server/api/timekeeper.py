@@ -38,7 +38,9 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         factory = getattr(request.app.state, "fleet_hosts", None)
         host = factory.physical(race_id) if factory is not None else None
         if host is None:
-            raise ApiError(409, "not_physical", f"race {race_id} is not running on the physical track (assign a car, launch)")
+            raise ApiError(
+                409, "not_physical", f"race {race_id} is not running on the physical track (assign a car, launch)"
+            )
         try:
             return JSONResponse(await handler(request, host))
         except PhysicalHostError as error:
@@ -106,12 +108,12 @@ async def crossings(request: Request, host: PhysicalHost) -> dict[str, Any]:
     received_at = time.time()
     data = await json_body(request)
     stamps = field(data, "crossings", list)
-    sent_at = field(data, "sent_at", float | int)
+    sent_at = data.get("sent_at")
     if len(stamps) > 100 or not all(
         isinstance(s, int | float) and not isinstance(s, bool) and math.isfinite(s) for s in stamps
     ):
         raise ApiError(422, "invalid", "crossings must be a list of at most 100 Unix times (seconds)")
-    if isinstance(sent_at, bool) or not math.isfinite(sent_at):
+    if isinstance(sent_at, bool) or not isinstance(sent_at, int | float) or not math.isfinite(sent_at):
         raise ApiError(422, "invalid", "sent_at must be the timer's Unix time when it sent this")
     laps = sum(host.crossing(float(s), float(sent_at), received_at) for s in sorted(stamps))
     return {**_state(host), "laps_added": laps}

@@ -78,9 +78,10 @@ class TrackHost:
     async def close(self) -> None:
         if self.inner is None:
             return
-        if self.factory.hosts.get(self.race_id) is self.inner:
+        inner = self.inner
+        if self.factory.hosts.get(self.race_id) is inner:
             del self.factory.hosts[self.race_id]
-        await self.inner.close()
+        await inner.close()
 
     @property
     def last_speed_ack(self) -> dict[str, Any]:

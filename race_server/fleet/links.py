@@ -74,7 +74,9 @@ class CarLink:
             await self.send(p.encode_car_frame(message))  # type: ignore[arg-type]
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
-            raise CarCommandError("car_timeout", f"car {self.car_id} did not answer {kind} within {timeout:g} s") from None
+            raise CarCommandError(
+                "car_timeout", f"car {self.car_id} did not answer {kind} within {timeout:g} s"
+            ) from None
         finally:
             self._pending.pop(req, None)
 

@@ -226,7 +226,7 @@ class PhysicalHost:
         prepare = asyncio.create_task(self._prepare(spec))
         try:
             start = self.clock()
-            countdown = int(round(spec.countdown_s))
+            countdown = round(spec.countdown_s)
             for value in range(countdown, 0, -1):
                 await self._sleep_until(start + (countdown - value))
                 self._emit([{**base, "type": "countdown", "value": value, "t": float(-value)}])
@@ -276,6 +276,7 @@ class PhysicalHost:
         status = self.track.run.status(t)
         speed = float(car.speed_mps) if car is not None and car.speed_mps is not None else 0.0
         multiplier = float(car.multiplier) if car is not None else 1.0
+        paused = bool(self.run_clock and self.run_clock.paused)
+        host = {"physical": True, "car_id": self.car_id, "paused": paused}
         return {**status, "type": "telemetry", "t": t, "speed": speed, "progress": 0.0, "multiplier": multiplier,
-                "tick_at": time.time(), "host": {"physical": True, "car_id": self.car_id,
-                                                  "paused": bool(self.run_clock and self.run_clock.paused)}}  # fmt: skip
+                "tick_at": time.time(), "host": host}  # fmt: skip
