@@ -60,7 +60,7 @@ class CarLink:
         async with self._send_lock:
             await self._send(frame)
 
-    async def command(self, kind: str, *, timeout: float = COMMAND_TIMEOUT_S, **fields: Any) -> dict[str, Any] | None:
+    async def command(self, kind: str, *, wait_s: float = COMMAND_TIMEOUT_S, **fields: Any) -> dict[str, Any] | None:
         if self.closed:
             raise CarCommandError("car_offline", f"car {self.car_id} is not linked")
         model = p.CAR_COMMAND_TYPES.get(kind)
@@ -72,10 +72,10 @@ class CarLink:
         self._pending[req] = future
         try:
             await self.send(p.encode_car_frame(message))  # type: ignore[arg-type]
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, wait_s)
         except TimeoutError:
             raise CarCommandError(
-                "car_timeout", f"car {self.car_id} did not answer {kind} within {timeout:g} s"
+                "car_timeout", f"car {self.car_id} did not answer {kind} within {wait_s:g} s"
             ) from None
         finally:
             self._pending.pop(req, None)

@@ -214,7 +214,7 @@ class PhysicalHost:
         await link.command("set_speed_multiplier", multiplier=1.0)
         await link.command(
             "load_model",
-            timeout=MODEL_LOAD_TIMEOUT_S,
+            wait_s=MODEL_LOAD_TIMEOUT_S,
             model_id=max(1, spec.run_id),
             name=f"run-{spec.run_id}",
             url=f"/api/car/bundles/{sha256}",
