@@ -10,7 +10,6 @@ leaves the track a marshal puts it back on the centre line (as on a real track),
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from numpy.typing import NDArray
 from car_client.calibration import STOCK, Calibration
 
 TICK_S = 1.0 / 15.0
+START_PAST_LINE_M = 0.2
 
 
 class SimulatedBackend:
@@ -59,9 +59,9 @@ class SimulatedBackend:
         self._lock = threading.Lock()
         self._frame: NDArray[np.uint8] | None = None
         self._stop = threading.Event()
-        x, y, yaw = self.track.pose_at(0.0)
-        back = 0.3  # behind the start line, so the first crossing is the end of a standing-start lap
-        self.world.reset(x - back * math.cos(yaw), y - back * math.sin(yaw), yaw)
+        # just past the start line (a standing start): the first crossing ends lap 1
+        x, y, yaw = self.track.pose_at(START_PAST_LINE_M)
+        self.world.reset(x, y, yaw)
         self._last_progress = self._progress_m()
         self._render()
         self._thread = threading.Thread(target=self._run, name="sim-car", daemon=True)
