@@ -34,7 +34,7 @@ class SimulatedBackend:
         reverse: bool = False,
         top_speed: float = 2.0,
         max_steering_deg: float = 30.0,
-        on_crossing: Callable[[float], None] | None = None,
+        on_crossing: Callable[[float], object] | None = None,
         realtime: bool = True,
     ) -> None:
         # race_server.sim (MuJoCo) loads only here: a real car never imports it

@@ -17,6 +17,7 @@ import asyncpg
 from race_server.db import fleet
 from race_server.fleet.links import CarLinks
 from race_server.fleet.physical_host import PhysicalHost
+from race_server.live.events import HostEvent
 from race_server.races.ranking import Lap
 
 
@@ -71,8 +72,8 @@ class TrackHost:
     async def clear_timing(self) -> None:
         await self._host().clear_timing()
 
-    def events(self) -> AsyncIterator[dict[str, Any]]:
-        events: AsyncIterator[dict[str, Any]] = self._host().events()
+    def events(self) -> AsyncIterator[HostEvent]:
+        events: AsyncIterator[HostEvent] = self._host().events()
         return events
 
     async def close(self) -> None:

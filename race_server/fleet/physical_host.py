@@ -31,6 +31,7 @@ from typing import Any
 
 from race_server.fleet.bundle import build_bundle
 from race_server.fleet.links import CarCommandError, CarLinks
+from race_server.live.events import HostEvent, from_wire
 from race_server.live.spec import RunSpec, check_multiplier
 from race_server.races.lap_sensor import RunClock, TrackRun
 from race_server.races.ranking import Lap
@@ -114,12 +115,12 @@ class PhysicalHost:
     async def clear_timing(self) -> None:
         self.timing.clear()
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[HostEvent]:
         while True:
             event = await self._queue.get()
             if event is None:
                 return
-            yield event
+            yield from_wire(event)
 
     async def close(self) -> None:
         if self._closed:
@@ -191,8 +192,9 @@ class PhysicalHost:
             return
         self._ended.set()
         spec = self.spec
+        laps = self.track.run.laps_completed if self.track else 0
         self._emit([{"type": "run_end", "run_id": spec.run_id, "racer_id": spec.racer_id, "reason": reason,
-                     "message": message, "laps": self.track.run.laps_completed if self.track else 0}])  # fmt: skip
+                     "message": message or reason, "laps": laps}])  # fmt: skip
 
     async def _stop_car(self) -> None:
         with contextlib.suppress(CarCommandError):

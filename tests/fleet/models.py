@@ -29,7 +29,11 @@ def write_straight_onnx(path: Path, n_actions: int = 10, favourite: int = STRAIG
         ],
         "straight",
         [helper.make_tensor_value_info("FRONT_FACING_CAMERA", TensorProto.FLOAT, ["N", 120, 160, 1])],
-        [helper.make_tensor_value_info("main_level/agent/policy/policy_1/Softmax", TensorProto.FLOAT, ["N", n_actions])],
+        [
+            helper.make_tensor_value_info(
+                "main_level/agent/policy/policy_1/Softmax", TensorProto.FLOAT, ["N", n_actions]
+            )
+        ],
         [
             numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
             numpy_helper.from_array(np.zeros((1, n_actions), dtype=np.float32), "zeros"),
@@ -54,4 +58,3 @@ def write_bundle_folder(root: Path) -> Path:
     (root / "model_metadata.json").write_text(json.dumps(default_model_metadata()))
     write_straight_onnx(root / "model.onnx")
     return root
-

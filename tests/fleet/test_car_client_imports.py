@@ -30,9 +30,7 @@ ALLOWED_RACE_SERVER = {"race_server", "race_server.protocol", "race_server.races
 
 def loaded(module: str) -> list[str]:
     probe = (
-        "import importlib, json, sys\n"
-        f"importlib.import_module({module!r})\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+        f"import importlib, json, sys\nimportlib.import_module({module!r})\nprint(json.dumps(sorted(sys.modules)))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,

@@ -71,7 +71,9 @@ async def test_dead_man_silent_link_stops_the_car_within_300_ms(
         await proxy.restore()
         connects = car.link.status.connects
         await until(lambda: car.link.status.connects > connects and car.link.status.connected, timeout=20)
-        refused = await organizer.post(f"/api/fleet/{car_id}/commands", json={"type": "drive", "angle": 0, "throttle": 1})
+        refused = await organizer.post(
+            f"/api/fleet/{car_id}/commands", json={"type": "drive", "angle": 0, "throttle": 1}
+        )
         assert refused.status_code == 409 and refused.json()["code"] == "not_armed"
         assert backend.throttle == 0.0
 

@@ -28,7 +28,10 @@ async def test_cars_come_online_are_named_coloured_assigned_and_stopped(
     car_id, token = await register_car(organizer, "blue")
     other_id, other_token = await register_car(organizer, "red")
     listed = (await organizer.get("/api/fleet")).json()["cars"]
-    assert [(c["id"], c["online"], c["last_seen_at"]) for c in listed] == [(car_id, False, None), (other_id, False, None)]
+    assert [(c["id"], c["online"], c["last_seen_at"]) for c in listed] == [
+        (car_id, False, None),
+        (other_id, False, None),
+    ]
 
     backend = BenchBackend()
     async with running_car(live_server.url, token, tmp_path / "blue", backend) as car:
@@ -47,13 +50,23 @@ async def test_cars_come_online_are_named_coloured_assigned_and_stopped(
         # Commands get the car's own answer; bad input never reaches the car.
         calibration = (await organizer.post(f"/api/fleet/{car_id}/commands", json={"type": "get_calibration"})).json()
         assert calibration["data"]["steering"]["mid"] == 1_450_000
-        wrong = {**calibration["data"], "steering": {"min": 1_500_000, "mid": 1_450_000, "max": 1_700_000, "polarity": 1}}
-        refused = await organizer.post(f"/api/fleet/{car_id}/commands", json={"type": "set_calibration", "calibration": wrong})
+        wrong = {
+            **calibration["data"],
+            "steering": {"min": 1_500_000, "mid": 1_450_000, "max": 1_700_000, "polarity": 1},
+        }
+        refused = await organizer.post(
+            f"/api/fleet/{car_id}/commands", json={"type": "set_calibration", "calibration": wrong}
+        )
         assert refused.status_code == 409 and refused.json()["code"] == "invalid_calibration"
         assert "max > mid > min" in refused.json()["error"]
         assert car.controller.calibration.steering.min == 1_200_000  # nothing stored was lost
-        good = {**calibration["data"], "steering": {"min": 1_100_000, "mid": 1_400_000, "max": 1_800_000, "polarity": -1}}
-        saved = await organizer.post(f"/api/fleet/{car_id}/commands", json={"type": "set_calibration", "calibration": good})
+        good = {
+            **calibration["data"],
+            "steering": {"min": 1_100_000, "mid": 1_400_000, "max": 1_800_000, "polarity": -1},
+        }
+        saved = await organizer.post(
+            f"/api/fleet/{car_id}/commands", json={"type": "set_calibration", "calibration": good}
+        )
         assert saved.status_code == 200 and backend.calibration.steering.polarity == -1
         assert (tmp_path / "blue" / "calibration.json").exists()
         out_of_range = await organizer.post(f"/api/fleet/{car_id}/commands", json={"type": "set_max_speed", "value": 3})

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -128,6 +129,7 @@ async def race_on_the_physical_track(
 
         # Laps come from the simulated lap sensor at the start line.
         # (both sockets read on, so neither falls behind its keepalive)
+        lap: dict[str, Any]
         lap, _ = await asyncio.gather(
             org_ws.wait(lambda m: m.get("type") == "lap" and m.get("valid") is True, timeout=SLOT_S + 10),
             ann_ws.wait(lambda m: m.get("type") == "lap" and m.get("valid") is True, timeout=SLOT_S + 10),
