@@ -188,8 +188,12 @@ class PhysicalHost:
         return out
 
     def _end(self, reason: str, message: str | None = None) -> None:
+        """``reason``: time_up, interrupted, aborted, or run_failed with ``message`` saying why;
+        a failure's message is its reason on the wire, so the organizer reads why the run failed."""
         if self._ended.is_set() or self.spec is None:
             return
+        if reason == "run_failed" and message:
+            reason = message
         self._ended.set()
         spec = self.spec
         laps = self.track.run.laps_completed if self.track else 0
