@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from race_server.api.errors import ApiError, field, json_body
 from race_server.api.race_access import RaceRole, race_access
 from race_server.auth import AuthError
+from race_server.fleet.links import CarCommandError
 from race_server.fleet.physical_host import PhysicalHost, PhysicalHostError
 
 Handler = Callable[[Request, PhysicalHost], Awaitable[dict[str, Any]]]
@@ -45,6 +46,9 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return JSONResponse(await handler(request, host))
         except PhysicalHostError as error:
             raise ApiError(409, "no_run", str(error)) from None
+        except CarCommandError as error:
+            status = 503 if error.code in ("car_offline", "car_timeout") else 409
+            raise ApiError(status, error.code, f"the car: {error.message}") from None
 
     return endpoint
 

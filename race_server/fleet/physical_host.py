@@ -33,6 +33,7 @@ from race_server.fleet.bundle import build_bundle
 from race_server.fleet.links import CarCommandError, CarLinks
 from race_server.live.events import HostEvent, from_wire
 from race_server.live.spec import RunSpec, check_multiplier
+from race_server.queue.machine import QueueError
 from race_server.races.lap_sensor import RunClock, TrackRun
 from race_server.races.ranking import Lap
 from race_server.races.timing import RaceTiming
@@ -98,7 +99,11 @@ class PhysicalHost:
 
     async def set_speed_multiplier(self, multiplier: float) -> float:
         value = check_multiplier(multiplier)
-        await self.links.command(self.car_id, "set_speed_multiplier", multiplier=value)
+        try:
+            await self.links.command(self.car_id, "set_speed_multiplier", multiplier=value)
+        except CarCommandError as error:
+            # the racer's page shows it like any refused speed change
+            raise QueueError(error.code, f"the car did not take the speed change: {error.message}") from None
         return value
 
     async def abort(self, reason: str) -> None:
