@@ -16,7 +16,9 @@ from tests.models.builders import write_trackside_folder
 STRAIGHT_SLOW = 4  # (0°, 0.5 m/s) in the default action space
 
 
-def write_straight_onnx(path: Path, n_actions: int = 10, favourite: int = STRAIGHT_SLOW) -> Path:
+def write_straight_onnx(
+    path: Path, n_actions: int = 10, favourite: int = STRAIGHT_SLOW, shape: tuple[int, int, int] = (120, 160, 1)
+) -> Path:
     bias = np.full((1, n_actions), -2.0, dtype=np.float32)
     bias[0, favourite] = 2.0
     graph = helper.make_graph(
@@ -28,7 +30,7 @@ def write_straight_onnx(path: Path, n_actions: int = 10, favourite: int = STRAIG
             helper.make_node("Softmax", ["logits"], ["main_level/agent/policy/policy_1/Softmax"], axis=1),
         ],
         "straight",
-        [helper.make_tensor_value_info("FRONT_FACING_CAMERA", TensorProto.FLOAT, ["N", 120, 160, 1])],
+        [helper.make_tensor_value_info("FRONT_FACING_CAMERA", TensorProto.FLOAT, ["N", *shape])],
         [
             helper.make_tensor_value_info(
                 "main_level/agent/policy/policy_1/Softmax", TensorProto.FLOAT, ["N", n_actions]
