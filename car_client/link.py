@@ -232,7 +232,10 @@ class CarLink:
                 data = response.read()
             folder = self.state_dir / "models" / f"{command.model_id}-{command.sha256[:12]}"
             extract_bundle(data, command.sha256, folder)
-            return open_model(folder, command.name, command.model_id, command.sha256)
+            model = open_model(folder, command.name, command.model_id, command.sha256)
+            if model.channels == 2 and "stereo" not in self.controller.backend.capabilities:
+                raise ModelError("the model needs STEREO_CAMERAS; this car has one camera")
+            return model
 
         try:
             model = await asyncio.to_thread(fetch_and_open)

@@ -28,6 +28,8 @@ class SimulatedBackend:
     hardware = "simulated"
     capabilities: tuple[str, ...] = ("camera", "tail_light", "simulated")
 
+    camera: Any
+
     def __init__(
         self,
         route_id: str = "Bowtie_track",
@@ -36,15 +38,19 @@ class SimulatedBackend:
         max_steering_deg: float = 30.0,
         on_crossing: Callable[[float], object] | None = None,
         realtime: bool = True,
+        stereo: bool = False,
     ) -> None:
         # race_server.sim (MuJoCo) loads only here: a real car never imports it
-        from race_server.sim.camera import Camera
+        from race_server.sim.camera import Camera, StereoCamera
         from race_server.sim.tracks import load_track
         from race_server.sim.world import World
 
         self.track = load_track(route_id, reverse)
         self.world = World()
-        self.camera = Camera(self.track)
+        self.camera = StereoCamera(self.track) if stereo else Camera(self.track)
+        self.channels = 2 if stereo else 1
+        if stereo:
+            self.capabilities = (*self.capabilities, "stereo")
         self.top_speed = top_speed
         self.max_steering_deg = max_steering_deg
         self.on_crossing = on_crossing
@@ -104,7 +110,7 @@ class SimulatedBackend:
 
     def _render(self) -> None:
         frame = self.camera.render(self.world.x, self.world.y, self.world.yaw, [], rng=np.random.default_rng(0))
-        self._frame = np.asarray(frame, dtype=np.uint8).reshape(120, 160, -1)[..., :1].copy()
+        self._frame = np.asarray(frame, dtype=np.uint8).reshape(120, 160, -1)[..., : self.channels].copy()
 
     def _run(self) -> None:
         next_at = time.monotonic()

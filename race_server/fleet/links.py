@@ -135,7 +135,6 @@ class CarLinks:
     def __init__(self) -> None:
         self.links: dict[int, CarLink] = {}
         self._bundles: dict[tuple[int, str], Path] = {}
-        self.changed = asyncio.Event()  # set when a car links or unlinks (physical hosts watch it)
 
     def get(self, car_id: int) -> CarLink | None:
         link = self.links.get(car_id)
@@ -146,17 +145,11 @@ class CarLinks:
         self.links[link.car_id] = link
         if old is not None and old is not link:
             await old.close(4009, "replaced by a newer link from the same car")
-        self._changed()
 
     def detach(self, link: CarLink) -> None:
         link.fail_pending()
         if self.links.get(link.car_id) is link:
             del self.links[link.car_id]
-        self._changed()
-
-    def _changed(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
 
     async def command(self, car_id: int, kind: str, **fields: Any) -> dict[str, Any] | None:
         link = self.get(car_id)

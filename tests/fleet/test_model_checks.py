@@ -89,3 +89,17 @@ def test_a_file_that_is_not_a_network_is_refused(tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_bytes(np.zeros(10, np.uint8).tobytes())
     with pytest.raises(ModelError, match=r"model\.onnx cannot be loaded"):
         open_model(tmp_path, "m", 1, "0" * 64)
+
+
+def test_the_simulated_car_sees_with_one_or_two_cameras() -> None:
+    from car_client.backends.simulated import SimulatedBackend
+
+    for stereo, channels in ((False, 1), (True, 2)):
+        backend = SimulatedBackend(stereo=stereo)
+        try:
+            frame = backend.frame()
+            assert frame is not None and frame.shape == (120, 160, channels) and frame.dtype == np.uint8
+            assert ("stereo" in backend.capabilities) is stereo
+            assert 0 < float(frame.mean()) < 255  # a picture of the track, not a blank
+        finally:
+            backend.close()
