@@ -68,6 +68,11 @@ def parser() -> argparse.ArgumentParser:
     sim = ap.add_argument_group("simulated backend")
     sim.add_argument("--track", default="Bowtie_track", help="route id of the simulated track")
     sim.add_argument("--top-speed", type=float, default=2.0, help="m/s at full throttle")
+    ap.add_argument(
+        "--video",
+        action="store_true",
+        help="publish the camera to the server over WebRTC (needs aiortc; costs CPU, so off by default)",
+    )
     ap.add_argument("--log-level", default="info")
     return ap
 
@@ -101,7 +106,7 @@ async def run_car(args: argparse.Namespace) -> None:
     controller = CarController(backend, calibration, state_dir)
     drive = DriveLoop(controller)
     drive.start()
-    link = CarLink(args.server, args.token, controller, drive, state_dir)
+    link = CarLink(args.server, args.token, controller, drive, state_dir, video=args.video)
     task = asyncio.create_task(link.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -46,7 +46,17 @@ class LinkStatus:
 
 
 class CarLink:
-    def __init__(self, server: str, token: str, controller: CarController, drive: DriveLoop, state_dir: Path) -> None:
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        controller: CarController,
+        drive: DriveLoop,
+        state_dir: Path,
+        *,
+        video: bool = False,
+    ) -> None:
+        self.video = video
         self.http_base = server.rstrip("/")
         scheme = "wss" if self.http_base.startswith("https") else "ws"
         self.ws_url = scheme + self.http_base[self.http_base.index(":") :] + "/ws/car"
@@ -111,14 +121,30 @@ class CarLink:
         log.info("linked to %s as car %s (%s)", self.http_base, welcome.car_id, welcome.name)
         c.dead_man_s = welcome.dead_man_ms / 1000.0
         sender = asyncio.create_task(self._send_loop(ws, 1.0 / welcome.heartbeat_hz))
+        camera = await self._publish_camera() if self.video else None
         try:
             async for raw in ws:
                 await self._on_frame(ws, raw)
         finally:
+            if camera is not None:
+                await camera.close()
             sender.cancel()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(sender, *self._tasks, return_exceptions=True)
+
+    async def _publish_camera(self) -> Any:
+        """The camera over WebRTC; a failure is logged, never fatal (the car drives without video)."""
+        from car_client.video import CameraPublisher
+
+        publisher = CameraPublisher(self.http_base, self.token, self.controller.backend)
+        try:
+            await publisher.start()
+        except Exception as error:  # aiortc, HTTP and SDP errors alike: driving matters more
+            log.warning("camera not published: %s", error)
+            await publisher.close()
+            return None
+        return publisher
 
     def _installed_models(self) -> list[str]:
         folder = self.state_dir / "models"

@@ -26,6 +26,7 @@ from race_server.api.errors import ApiError
 from race_server.auth import Role, principal_of, requires, ws_requires
 from race_server.db import fleet
 from race_server.fleet.links import CarLink, CarLinks
+from race_server.fleet.video import MAX_OFFER_BYTES, CarVideo
 
 log = logging.getLogger("trackside.fleet")
 HELLO_TIMEOUT_S = 10.0
@@ -41,6 +42,14 @@ def car_links(state: object) -> CarLinks:
         links = CarLinks()
         state.car_links = links  # type: ignore[attr-defined]
     return links
+
+
+def car_video(state: object) -> CarVideo:
+    video = getattr(state, "car_video", None)
+    if video is None:
+        video = CarVideo()
+        state.car_video = video  # type: ignore[attr-defined]
+    return video
 
 
 def _raw(message: MutableMapping[str, Any]) -> str | bytes:
@@ -108,6 +117,8 @@ async def ws_car(websocket: WebSocket) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await beats
         links.detach(link)
+        if links.get(car_id) is None:
+            await car_video(websocket.app.state).drop(car_id)
         with contextlib.suppress(Exception):
             await fleet.seen(pool, car_id)
         log.info("car %s (%s) unlinked", car_id, car.name)
@@ -142,7 +153,27 @@ async def car_bundle(request: Request) -> Response:
     return FileResponse(path, media_type="application/gzip", filename=f"{sha256[:12]}-car.tar.gz")
 
 
+@requires(Role.CAR)
+async def car_video_offer(request: Request) -> Response:
+    """WHIP-style: the car's SDP offer for its camera; the answer (201, application/sdp)."""
+    car_id = principal_of(request).car_id
+    assert car_id is not None
+    if car_links(request.app.state).get(car_id) is None:
+        raise ApiError(409, "not_linked", "link the car (/ws/car) before publishing its camera")
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/sdp":
+        raise ApiError(415, "unsupported_media_type", "send the SDP offer as application/sdp")
+    body = await request.body()
+    if len(body) > MAX_OFFER_BYTES:
+        raise ApiError(413, "too_large", f"an SDP offer is at most {MAX_OFFER_BYTES} bytes")
+    try:
+        answer = await car_video(request.app.state).ingest(car_id, body.decode())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, "bad_offer", f"the SDP offer cannot be answered: {error}") from None
+    return Response(answer, status_code=201, media_type="application/sdp")
+
+
 routes: list[BaseRoute] = [
+    Route("/api/car/video", car_video_offer, methods=["POST"]),
     WebSocketRoute("/ws/car", ws_car),
     Route("/api/car/bundles/{sha256:str}", car_bundle, methods=["GET"]),
 ]

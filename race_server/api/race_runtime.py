@@ -55,11 +55,12 @@ async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> 
     stack.push_async_callback(evaluator.close)
     state.race_evaluator = evaluator
     # A race with a car assigned in the fleet runs on the physical track (race_server.fleet).
-    from race_server.api.car_ws import car_links
+    from race_server.api.car_ws import car_links, car_video
     from race_server.fleet.host_factory import FleetHostFactory
 
     links = car_links(state)
     stack.push_async_callback(links.close)
+    stack.push_async_callback(car_video(state).close)
     virtual = options.host_factory or default_host_factory(options.realtime)
     state.fleet_hosts = FleetHostFactory(state.pool, links, data_dir, virtual)
     queue = QueueService(

@@ -84,12 +84,14 @@ class RunningCar:
 
 
 @contextlib.asynccontextmanager
-async def running_car(server_url: str, token: str, state_dir: Path, backend: Any = None) -> AsyncIterator[RunningCar]:
+async def running_car(
+    server_url: str, token: str, state_dir: Path, backend: Any = None, *, video: bool = False
+) -> AsyncIterator[RunningCar]:
     backend = backend or BenchBackend()
     controller = CarController(backend, STOCK, state_dir)
     drive = DriveLoop(controller)
     drive.start()
-    link = CarLink(server_url, token, controller, drive, state_dir)
+    link = CarLink(server_url, token, controller, drive, state_dir, video=video)
     task = asyncio.create_task(link.run())
     try:
         await asyncio.wait_for(link.status.welcomed.wait(), 20)
