@@ -75,7 +75,7 @@ class PhysicalHost:
         self.run_clock: RunClock | None = None
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._ended = asyncio.Event()
+        self._ended = False  # the run's run_end went out
         self._closed = False
 
     # --- the queue service's Host ------------------------------------------------------------
@@ -94,7 +94,7 @@ class PhysicalHost:
         self.timing.resets = spec.resets
         self.timing.off_track_penalty_s = spec.off_track_penalty_s
         self.timing.collision_penalty_s = spec.collision_penalty_s
-        self._ended = asyncio.Event()
+        self._ended = False
         self._task = asyncio.create_task(self._run(spec), name=f"physical-run-{spec.run_id}")
 
     async def set_speed_multiplier(self, multiplier: float) -> float:
@@ -173,7 +173,7 @@ class PhysicalHost:
         self._end("run_failed", "DNF (did not finish)")
 
     async def pause(self, paused: bool) -> None:
-        _, _ = self._on_track()
+        self._on_track()
         assert self.run_clock is not None
         now = self.clock()
         if paused:
@@ -195,11 +195,11 @@ class PhysicalHost:
     def _end(self, reason: str, message: str | None = None) -> None:
         """``reason``: time_up, interrupted, aborted, or run_failed with ``message`` saying why;
         a failure's message is its reason on the wire, so the organizer reads why the run failed."""
-        if self._ended.is_set() or self.spec is None:
+        if self._ended or self.spec is None:
             return
         if reason == "run_failed" and message:
             reason = message
-        self._ended.set()
+        self._ended = True
         spec = self.spec
         laps = self.track.run.laps_completed if self.track else 0
         self._emit([{"type": "run_end", "run_id": spec.run_id, "racer_id": spec.racer_id, "reason": reason,
