@@ -127,6 +127,7 @@ class CarLink:
             "software": self.hello.software,
             "capabilities": list(self.hello.capabilities),
             "models": list(self.hello.models),
+            "calibration": self.hello.calibration.model_dump(),
             "telemetry": t.model_dump(exclude={"v", "type"}) if t is not None else None,
         }
 

@@ -39,7 +39,8 @@ async def test_cars_come_online_are_named_coloured_assigned_and_stopped(
         blue = (await organizer.get(f"/api/fleet/{car_id}")).json()
         assert blue["online"] and blue["hardware"] == "bench" and blue["last_seen_at"] is not None
         assert blue["telemetry"]["battery_pct"] == 87.0 and blue["telemetry"]["mode"] == "autonomous"
-        assert blue["software"].startswith("trackside-car")
+        assert blue["software"].startswith("trackside-car") and blue["calibration"]["throttle"]["polarity"] == -1
+        assert blue["capabilities"] == ["camera", "tail_light"] and blue["models"] == []
 
         renamed = await organizer.patch(f"/api/fleet/{car_id}", json={"name": "Blue Thunder", "tail_light": "#00FF88"})
         assert renamed.status_code == 200 and renamed.json()["name"] == "Blue Thunder"

@@ -139,6 +139,7 @@ async def race_on_the_physical_track(
             ann_ws.wait(lambda m: m.get("type") == "lap" and m.get("valid") is True, timeout=SLOT_S + 10),
         )
         assert lap["racer_id"] == ann_id and lap["lap"] == 1 and lap["time_ms"] > 2000
+        print(f"physical lap 1: {lap['time_ms']} ms, marshal resets so far {backend.marshal_resets}")
         assert len(timer.sent) >= 1 and len(backend.crossings) >= 1
         board = await org_ws.wait(lambda m: m.get("type") == "leaderboard" and bool(m.get("rows")), timeout=10)
         assert board["rows"][0]["racer_id"] == ann_id and board["rows"][0]["laps"] >= 1
