@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,3 +36,15 @@ def test_car_without_a_token_is_refused() -> None:
 def test_timer_help() -> None:
     result = trackside("timer", "--help")
     assert result.returncode == 0 and "--pins" in result.stdout and "debounce" in result.stdout.lower()
+
+
+def test_the_car_bench_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from car_client.bench import main
+
+    assert main(["--trips", "2"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    assert result["dead_man"]["trips"] == 2 and result["dead_man"]["contract_ms"] == 300
+    assert result["dead_man"]["trip_ms_max"] >= 300  # it never trips early
