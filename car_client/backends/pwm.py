@@ -106,31 +106,42 @@ class PwmBackend:
 class V4l2Camera:
     """Grabs frames in a thread and keeps only the newest, grey 160 x 120 (latest frame wins)."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, input_format: str | None = "v4l2") -> None:
         import av  # only a real car with a camera needs PyAV
 
+        options = {"video_size": "160x120", "framerate": "15"} if input_format == "v4l2" else {}
         try:
-            self.container = av.open(device, format="v4l2", options={"video_size": "160x120", "framerate": "15"})
+            self.container = av.open(device, format=input_format, options=options)
         except (OSError, av.FFmpegError) as error:
             raise BackendError(f"cannot open the camera {device} ({error})") from error
         self._frame: NDArray[np.uint8] | None = None
+        self.frames = 0
+        self.error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._grab, name="camera", daemon=True)
         self._thread.start()
 
     def _grab(self) -> None:
-        for frame in self.container.decode(video=0):
-            if self._stop.is_set():
-                return
-            grey = np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)
-            self._frame = downscale(grey)
+        import av
+
+        # The container is closed by this thread only: PyAV must not close it under a decode.
+        try:
+            for frame in self.container.decode(video=0):
+                if self._stop.is_set():
+                    return
+                self._frame = downscale(np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8))
+                self.frames += 1
+        except (OSError, av.FFmpegError) as error:
+            self.error = f"camera stopped: {error}"
+        finally:
+            self.container.close()
 
     def latest(self) -> NDArray[np.uint8] | None:
         return self._frame
 
     def close(self) -> None:
         self._stop.set()
-        self.container.close()
+        self._thread.join(timeout=2)
 
 
 def downscale(grey: NDArray[np.uint8]) -> NDArray[np.uint8]:

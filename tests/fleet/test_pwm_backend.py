@@ -41,3 +41,29 @@ def test_servo_pulses_follow_the_stock_mapping_and_the_enable_line(tmp_path: Pat
 def test_missing_hardware_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="cannot export PWM channel 0"):
         PwmBackend(root=str(tmp_path), camera=None)
+
+
+def test_the_camera_reader_keeps_the_newest_frame_grey_160_by_120(tmp_path: Path) -> None:
+    import av
+    import numpy as np
+
+    from car_client.backends.pwm import V4l2Camera
+
+    # A camera that ignores the requested size: 320 x 240 frames, each brighter than the last.
+    path = tmp_path / "camera.mkv"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "gray"
+        for value in (40, 90, 140):
+            frame = av.VideoFrame.from_ndarray(np.full((240, 320), value, np.uint8), format="gray")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    camera = V4l2Camera(str(path), input_format=None)
+    camera._thread.join(timeout=10)  # a file ends; a real camera streams until closed
+    latest = camera.latest()
+    assert camera.frames == 3 and camera.error is None
+    assert latest is not None and latest.shape == (120, 160, 1) and latest.dtype == np.uint8
+    assert int(latest.mean()) == 140
+    camera.close()
