@@ -1,7 +1,8 @@
 """The car's link to the server: dial out over a websocket (works through NAT), register, obey.
 
 One connection at a time; when it drops the car stops at once (``controller.link_lost``) and the
-link dials again with exponential backoff (0.5 s doubling to 10 s, with jitter). After each
+link dials again with exponential backoff (0.5 s doubling to 10 s, with jitter); a link silent
+for 2 s without closing (a partition) is hung up and dialled again. After each
 connect the car sends ``car_hello`` and waits for ``welcome``; then heartbeats and telemetry go out
 at 10 Hz, and every server heartbeat feeds the dead-man (``car_client.controller``). Each command
 gets ``ok`` or ``error`` with the command's ``req``; a frame that does not parse gets ``error``
@@ -33,6 +34,7 @@ from race_server import protocol as p
 log = logging.getLogger("trackside.car")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 10.0
 WELCOME_TIMEOUT_S = 10.0
+LINK_SILENT_S = 2.0  # the server sends 10 heartbeats a second; this much silence is a dead link
 
 
 @dataclass
@@ -79,6 +81,7 @@ class CarLink:
                     max_size=p.MAX_MESSAGE_BYTES,
                     open_timeout=10,
                     ping_interval=None,  # our own 10 Hz heartbeats are the liveness check
+                    close_timeout=1,  # a dead link does not answer a close either
                     compression=None,
                 ) as ws:
                     self.status.connects += 1
@@ -123,7 +126,12 @@ class CarLink:
         sender = asyncio.create_task(self._send_loop(ws, 1.0 / welcome.heartbeat_hz))
         camera = await self._publish_camera() if self.video else None
         try:
-            async for raw in ws:
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), LINK_SILENT_S)
+                except TimeoutError:
+                    # A silent partition gives no close: the car hangs up and dials again itself.
+                    raise ConnectionError(f"nothing from the server for {LINK_SILENT_S:g} s") from None
                 await self._on_frame(ws, raw)
         finally:
             if camera is not None:
