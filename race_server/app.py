@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from race_server import auth
-from race_server.api import identity, jobs, ops, race_ws, races
+from race_server.api import car_ws, fleet, identity, jobs, ops, race_ws, races, timekeeper
 from race_server.api import models as models_api
 from race_server.api.edge import EdgeGuard
 from race_server.api.errors import ApiError, error_response, http_error, internal_error
@@ -82,7 +82,10 @@ def create_app(
         return error_response(exc)
 
     app = Starlette(
-        routes=[*ops.routes, *identity.routes, *models_api.routes, *jobs.routes, *races.routes, *race_ws.routes],
+        routes=[
+            *ops.routes, *identity.routes, *models_api.routes, *jobs.routes, *races.routes, *race_ws.routes,
+            *car_ws.routes, *fleet.routes, *timekeeper.routes,
+        ],
         lifespan=lifespan,
         exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: internal_error},
     )

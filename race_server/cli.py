@@ -209,6 +209,25 @@ def create_organizer(
     typer.echo(f"organizer {email} created (id {user_id})")
 
 
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@app.command(context_settings=_PASS_THROUGH, add_help_option=False)
+def car(ctx: typer.Context) -> None:
+    """Run on a car: link it to a server (trackside car --help)."""
+    from car_client.cli import main as car_main
+
+    raise typer.Exit(car_main(ctx.args))
+
+
+@app.command(context_settings=_PASS_THROUGH, add_help_option=False)
+def timer(ctx: typer.Context) -> None:
+    """Automatic lap timer: GPIO line sensors → laps (trackside timer --help)."""
+    from car_client.timer import main as timer_main
+
+    raise typer.Exit(timer_main(ctx.args))
+
+
 def main() -> None:
     argv = sys.argv[1:]
     if wants_json(argv):

@@ -580,3 +580,246 @@ def decode_server_message(raw: bytes | str) -> ServerMessage:
     if data.get("v") != PROTOCOL_VERSION:
         raise ProtocolError("version_mismatch", f"unsupported protocol version {data.get('v')!r}")
     return validate_server_message(data)
+
+
+# --- the car link (/ws/car): car_client ↔ server ---------------------------------------------------
+# Same framing, version, size limit and error codes as the race websocket. Commands go server → car
+# with a server-chosen ``req`` and are answered by the car with ``ok {req, data?}`` or
+# ``error {req, code, message}``; the car's hello is answered with ``welcome``. Heartbeats flow both
+# ways at HEARTBEAT_HZ; a side that hears none for DEAD_MAN_MS treats the link as gone (the car
+# goes to neutral throttle and disarms). ``echo_t`` returns the peer's last ``t`` and ``held_ms``
+# how long it was held, so each side measures the round trip on its own clock.
+HEARTBEAT_HZ = 10
+DEAD_MAN_MS = 300
+PWM_PERIOD_NS = 20_000_000
+CarMode = Literal["manual", "autonomous", "calibration"]
+Unit = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ServoCalibrationInfo(BaseModel):
+    """One servo's PWM pulse widths (ns) and polarity, as the stock car stores them."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    min: Annotated[int, Field(ge=0, le=PWM_PERIOD_NS)]
+    mid: Annotated[int, Field(ge=0, le=PWM_PERIOD_NS)]
+    max: Annotated[int, Field(ge=0, le=PWM_PERIOD_NS)]
+    polarity: Literal[-1, 1]
+
+
+class CalibrationInfo(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    steering: ServoCalibrationInfo
+    throttle: ServoCalibrationInfo
+
+
+class _CarCommand(_Message):
+    req: Req
+
+
+class CarHeartbeat(_Message):
+    type: Literal["heartbeat"] = "heartbeat"
+    seq: Count
+    t: Annotated[float, Field(allow_inf_nan=False)]  # sender's monotonic clock, seconds
+    echo_t: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    held_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
+class CarHello(_Message):
+    """The car's registration after each connect: what it is and what it can do."""
+
+    type: Literal["car_hello"] = "car_hello"
+    req: Req
+    hardware: Name
+    software: Name
+    capabilities: Annotated[list[Name], Field(max_length=32)] = []
+    calibration: CalibrationInfo
+    models: Annotated[list[Name], Field(max_length=100)] = []
+    mode: CarMode
+    armed: bool
+    estop: bool
+
+
+class CarTelemetry(_Message):
+    """The car, 10 Hz: state, the chosen action, its outputs, inference speed, battery, link RTT."""
+
+    type: Literal["car_telemetry"] = "car_telemetry"
+    mode: CarMode
+    armed: bool
+    estop: bool
+    model: Name | None = None
+    action: Annotated[int, Field(ge=0)] | None = None
+    steering: Unit  # what the servo is given, -1 (right) .. 1 (left)
+    throttle: Unit
+    max_speed: Fraction
+    multiplier: Annotated[float, Field(ge=SPEED_MIN, le=SPEED_MAX)] = 1.0
+    inference_fps: Annotated[float, Field(ge=0)] | None = None
+    inference_ms: Annotated[float, Field(ge=0)] | None = None
+    battery_pct: Annotated[float, Field(ge=0, le=100)] | None = None
+    rtt_ms: Annotated[float, Field(ge=0)] | None = None
+    speed_mps: Annotated[float, Field(allow_inf_nan=False)] | None = None  # where the car can measure it
+
+
+class CarOk(_Message):
+    type: Literal["ok"] = "ok"
+    req: Req
+    data: dict[str, Any] | None = None
+
+
+class CarError(_Message):
+    type: Literal["error"] = "error"
+    req: Req | None = None
+    code: str
+    message: str
+
+
+class Welcome(_Message):
+    """The server's answer to car_hello: who the car is and the link's timing contract."""
+
+    type: Literal["welcome"] = "welcome"
+    req: Req
+    car_id: Id
+    name: str
+    heartbeat_hz: Annotated[int, Field(ge=1)] = HEARTBEAT_HZ
+    dead_man_ms: Annotated[int, Field(ge=50)] = DEAD_MAN_MS
+
+
+class SetMode(_CarCommand):
+    type: Literal["set_mode"] = "set_mode"
+    mode: CarMode
+
+
+class Arm(_CarCommand):
+    """Start the vehicle: autonomous needs a loaded model; manual accepts drive commands."""
+
+    type: Literal["arm"] = "arm"
+
+
+class Stop(_CarCommand):
+    type: Literal["stop"] = "stop"
+
+
+class EmergencyStop(_CarCommand):
+    """Latched: neutral and disarmed until ``clear_estop``, across reconnects and restarts of the link."""
+
+    type: Literal["estop"] = "estop"
+
+
+class ClearEmergencyStop(_CarCommand):
+    type: Literal["clear_estop"] = "clear_estop"
+
+
+class SetMaxSpeed(_CarCommand):
+    type: Literal["set_max_speed"] = "set_max_speed"
+    value: Fraction
+
+
+class SetSpeedMultiplier(_CarCommand):
+    type: Literal["set_speed_multiplier"] = "set_speed_multiplier"
+    multiplier: Annotated[float, Field(ge=SPEED_MIN, le=SPEED_MAX, allow_inf_nan=False)]
+
+
+class LoadModel(_CarCommand):
+    """Download the car bundle (tar.gz: model_metadata.json + model.onnx) from ``url`` (a path on
+    the server, fetched with the car's token) and check it against ``sha256`` before using it."""
+
+    type: Literal["load_model"] = "load_model"
+    model_id: Id
+    name: Name
+    url: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^/")]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class GetCalibration(_CarCommand):
+    type: Literal["get_calibration"] = "get_calibration"
+
+
+class SetCalibration(_CarCommand):
+    type: Literal["set_calibration"] = "set_calibration"
+    calibration: CalibrationInfo
+
+
+class TailLight(_CarCommand):
+    type: Literal["tail_light"] = "tail_light"
+    colour: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+
+
+class Drive(_CarCommand):
+    """Manual driving: steering and throttle, -1..1 each (manual mode, armed)."""
+
+    type: Literal["drive"] = "drive"
+    angle: Unit
+    throttle: Unit
+
+
+CarMessage: TypeAlias = CarHello | CarHeartbeat | CarTelemetry | CarOk | CarError
+CarCommand: TypeAlias = (
+    Welcome
+    | CarHeartbeat
+    | SetMode
+    | Arm
+    | Stop
+    | EmergencyStop
+    | ClearEmergencyStop
+    | SetMaxSpeed
+    | SetSpeedMultiplier
+    | LoadModel
+    | GetCalibration
+    | SetCalibration
+    | TailLight
+    | Drive
+)
+CAR_MESSAGE_TYPES: dict[str, type[_Message]] = {
+    cls.model_fields["type"].default: cls for cls in (CarHello, CarHeartbeat, CarTelemetry, CarOk, CarError)
+}
+CAR_COMMAND_TYPES: dict[str, type[_Message]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        Welcome, CarHeartbeat, SetMode, Arm, Stop, EmergencyStop, ClearEmergencyStop, SetMaxSpeed,
+        SetSpeedMultiplier, LoadModel, GetCalibration, SetCalibration, TailLight, Drive,
+    )
+}  # fmt: skip
+
+
+def _parse_typed(raw: bytes | str, types: Mapping[str, type[_Message]]) -> _Message:
+    data = _decode(raw)
+    if not isinstance(data, dict):
+        raise ProtocolError("not_an_object", f"a message must be an object, not {type(data).__name__}")
+    req = data.get("req")
+    if isinstance(req, bool) or not isinstance(req, str | int):
+        req = None
+    version = data.get("v")
+    if isinstance(version, bool) or version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            "version_mismatch", f"unsupported protocol version {version!r}; this side speaks {PROTOCOL_VERSION}", req
+        )
+    kind = data.get("type")
+    if kind is None:
+        raise ProtocolError("missing_field", "type: required field is missing", req)
+    model = types.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise ProtocolError(
+            "unknown_type", f"unknown message type {kind!r}; allowed types: {', '.join(sorted(types))}", req
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise _translate(str(kind), error, req) from error
+
+
+def parse_car_message(raw: bytes | str) -> CarMessage:
+    """Server side: one frame from a car (see the car-link section above)."""
+    message: CarMessage = _parse_typed(raw, CAR_MESSAGE_TYPES)  # type: ignore[assignment]
+    return message
+
+
+def parse_car_command(raw: bytes | str) -> CarCommand:
+    """Car side: one frame from the server."""
+    message: CarCommand = _parse_typed(raw, CAR_COMMAND_TYPES)  # type: ignore[assignment]
+    return message
+
+
+def encode_car_frame(msg: CarMessage | CarCommand) -> str:
+    """JSON text for either direction of the car link (validated on construction)."""
+    return json.dumps(msg.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -49,6 +49,16 @@ async def ws_hello(url: str, **kwargs: object) -> dict[str, object]:
         return dict(json.loads(await ws.recv()))
 
 
+async def car_welcome(url: str, **kwargs: object) -> dict[str, object]:
+    from tests.fleet.helpers import hello_frame
+
+    async with websockets.connect(url, **kwargs) as ws:  # type: ignore[arg-type]
+        import json
+
+        await ws.send(hello_frame())
+        return dict(json.loads(await ws.recv()))
+
+
 async def ws_close_code(url: str, **kwargs: object) -> int:
     async with websockets.connect(url, **kwargs) as ws:  # type: ignore[arg-type]
         with pytest.raises(ConnectionClosed) as closed:
@@ -189,11 +199,12 @@ async def test_websocket_authentication_and_roles(live_server: LiveServer, setti
         # The car link is for cars only.
         assert await ws_close_code(f"{base}/ws/car", additional_headers={"Cookie": cookie}) == auth.WS_FORBIDDEN
         car = (await racer.post("/api/cars", json={"name": "car-1"})).json()
-    hello = await ws_hello(f"{base}/ws/car", additional_headers={"Authorization": f"Bearer {car['token']}"})
-    assert hello["principal"]["role"] == "car"  # type: ignore[index]
+    # The car speaks first (car_hello) and is welcomed by its id (tests/fleet test the protocol).
+    welcome = await car_welcome(f"{base}/ws/car", additional_headers={"Authorization": f"Bearer {car['token']}"})
+    assert welcome["type"] == "welcome" and welcome["car_id"] == car["car_id"]
     # Browsers cannot set headers on a websocket: the token may ride in the query string.
-    hello = await ws_hello(f"{base}/ws/car?token={car['token']}")
-    assert hello["principal"]["car_id"] == car["car_id"]  # type: ignore[index]
+    welcome = await car_welcome(f"{base}/ws/car?token={car['token']}")
+    assert welcome["car_id"] == car["car_id"]
 
 
 async def test_invalid_input_gets_clear_errors(live_server: LiveServer, http: httpx.AsyncClient) -> None:

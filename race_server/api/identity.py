@@ -303,15 +303,6 @@ async def ws_session(websocket: WebSocket) -> None:
         await websocket.send_json({"type": "error", "error": "no commands are available on this server yet"})
 
 
-@ws_requires(Role.CAR)
-async def ws_car(websocket: WebSocket) -> None:
-    """The car link; telemetry and commands arrive with the car client issue."""
-    await websocket.accept()
-    await websocket.send_json({"type": "hello", "protocol": 1, "principal": principal_of(websocket).public()})
-    async for _ in websocket.iter_text():
-        await websocket.send_json({"type": "error", "error": "the car link accepts no commands yet"})
-
-
 routes: list[BaseRoute] = [
     Route("/api/auth/signup", signup, methods=["POST"]),
     Route("/api/auth/login", login, methods=["POST"]),
@@ -325,5 +316,4 @@ routes: list[BaseRoute] = [
     Route("/api/invitations", create_invitation, methods=["POST"]),
     Route("/api/server/signup-mode", set_signup_mode, methods=["PUT"]),
     WebSocketRoute("/ws", ws_session),
-    WebSocketRoute("/ws/car", ws_car),
 ]

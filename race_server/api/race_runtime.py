@@ -54,11 +54,20 @@ async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> 
     await evaluator.start()
     stack.push_async_callback(evaluator.close)
     state.race_evaluator = evaluator
+    # A race with a car assigned in the fleet runs on the physical track (race_server.fleet).
+    from race_server.api.car_ws import car_links, car_video
+    from race_server.fleet.host_factory import FleetHostFactory
+
+    links = car_links(state)
+    stack.push_async_callback(links.close)
+    stack.push_async_callback(car_video(state).close)
+    virtual = options.host_factory or default_host_factory(options.realtime)
+    state.fleet_hosts = FleetHostFactory(state.pool, links, data_dir, virtual)
     queue = QueueService(
         state.pool,
         state.bus,
         data_dir,
-        host_factory=options.host_factory or default_host_factory(options.realtime),
+        host_factory=state.fleet_hosts,
         countdown_s=options.countdown_s,
         time_per_racer_s=options.time_per_racer_s,
         models=models,
