@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from race_server import auth
-from race_server.api import identity, jobs, ops, race_ws, races
+from race_server.api import identity, jobs, ops, race_roster, race_ws, races, tracks, web
 from race_server.api import models as models_api
 from race_server.api.errors import ApiError, error_response
 from race_server.api.middleware import RequestContext
@@ -78,7 +78,17 @@ def create_app(
         return error_response(exc)
 
     app = Starlette(
-        routes=[*ops.routes, *identity.routes, *models_api.routes, *jobs.routes, *races.routes, *race_ws.routes],
+        routes=[
+            *ops.routes,
+            *identity.routes,
+            *models_api.routes,
+            *jobs.routes,
+            *races.routes,
+            *race_ws.routes,
+            *race_roster.routes,
+            *tracks.routes,
+            *web.routes,
+        ],
         lifespan=lifespan,
         exception_handlers={ApiError: api_error},
     )
@@ -86,4 +96,5 @@ def create_app(
     app.state.signer = auth.session_signer(settings.secret_key)
     app.state.metrics = Metrics(app.state)
     app.user_middleware.insert(0, Middleware(RequestContext, metrics=app.state.metrics))
+    app.user_middleware.insert(1, Middleware(web.SecurityHeaders))
     return app
