@@ -62,4 +62,8 @@ function App() {
 
 loadSession()
   .catch(() => null)
-  .finally(() => render(html`<${App} />`, document.getElementById("app")));
+  .finally(() => {
+    const root = document.getElementById("app");
+    root.textContent = ""; // the static "Loading…" line; Preact adds to a container rather than replacing it
+    render(html`<${App} />`, root);
+  });

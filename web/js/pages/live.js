@@ -53,7 +53,8 @@ export function LivePage({ raceId, viewer = null }) {
     <${ConnectionBanner} connection=${state.connection} />
     <div class=${"live-layout" + (organizer ? " organizer" : "")}>
       <div class="live-main">
-        <${Welcome} state=${state} name=${name} myId=${myId} />
+        ${!organizer && html`<${Welcome} state=${state} name=${name} myId=${myId} />`}
+        ${organizer && state.winner && html`<${Welcome} state=${state} name=${name} myId=${myId} />`}
         <${RaceVideo} raceId=${raceId} viewer=${viewer} view=${view}>
           <${Hud} state=${state} name=${name} />
           <${Countdown} state=${state} name=${name} />
