@@ -27,9 +27,13 @@ SLOT_S = 25.0
 pytestmark = pytest.mark.browser
 
 
+def _chromium_missing() -> bool:
+    return shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists()
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists():
+    if _chromium_missing():
         message = f"Chromium is not installed at {CHROMIUM} (make test installs it: apt-get install chromium)"
         if IN_CI:
             pytest.fail(message, pytrace=False)

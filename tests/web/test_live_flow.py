@@ -38,7 +38,9 @@ async def drag(page: Page, source: Any, target: Any) -> None:
     await page.mouse.up()
 
 
-async def test_live_race_across_three_browsers(race_day_server: LiveServer, settings: Settings, new_context: Any) -> None:
+async def test_live_race_across_three_browsers(
+    race_day_server: LiveServer, settings: Settings, new_context: Any
+) -> None:
     server = race_day_server
     await make_user(settings, "organizer", "org@example.com", alias="org")
     await make_user(settings, "racer", "ann@example.com", alias="ann")

@@ -5,6 +5,7 @@ close race, delete race. Also a racer's sign-up by invitation link, racer name a
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ async def test_create_manage_and_join(live_server: LiveServer, settings: Setting
     await ann.get_by_label("Racer name").fill("ann")
     await ann.get_by_role("button", name="Join race").click()
     await expect(ann.get_by_role("heading", name="Friday night LIVE", exact=True)).to_be_visible()
-    await expect(ann.get_by_role("link", name="Calendar")).to_have_attribute("href", f"/api/races/{race['id']}/calendar.ics")
+    await expect(ann.get_by_role("link", name="Calendar")).to_have_attribute(
+        "href", f"/api/races/{race['id']}/calendar.ics"
+    )
     await screenshot(ann, "05-race-page-racer-phone")
     await ann.get_by_role("link", name="Community races").first.click()
     card = ann.get_by_role("article", name="Friday night LIVE", exact=True)
@@ -100,7 +103,7 @@ async def test_create_manage_and_join(live_server: LiveServer, settings: Setting
     async with page.expect_download() as download_info:
         await managed.get_by_role("link", name="Export race participants to CSV").click()
     download = await download_info.value
-    csv_text = Path(await download.path()).read_text(encoding="utf-8")
+    csv_text = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8")
     assert "ann@example.com" in csv_text
 
     await managed.get_by_role("link", name="Edit race details").click()
