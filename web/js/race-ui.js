@@ -93,7 +93,7 @@ export function RaceDetails({ race, tracks }) {
       <div class="track">
         <h3>Competition track</h3>
         <p><strong>${track ? track.name : c.track_id}</strong>${c.direction === "CLOCKWISE" ? " (clockwise)" : ""}</p>
-        ${track && html`<p>${track.description}</p><p>Length: ${track.length_m} m · Width: ${Math.round(track.width_m * 100)} cm</p>`}
+        ${track && html`<p>${track.description}</p>${!/Length/.test(track.description) && html`<p>Length: ${track.length_m} m · Width: ${Math.round(track.width_m * 100)} cm</p>`}`}
       </div>
       <div class="rules">
         <h3>Rules</h3>

@@ -1,7 +1,7 @@
 // Race organizer control panel (guide "Run a LIVE race"): simulator launch with Ready / Set / Go!,
 // Model entries open, the racer queue editor, launch / relaunch with the 2-minute and 30-second
 // warnings, Reset simulator, Clear leaderboard ranking, Declare winner!, View broadcast mode.
-import { html, useState } from "../lib.js";
+import { html, useEffect, useState } from "../lib.js";
 import { post } from "../api.js";
 import { ConfirmButton, CopyField, ErrorNote } from "../ui.js";
 import { QueueEditor } from "../queue-editor.js";
@@ -98,10 +98,19 @@ export function ControlPanel({ state, socketRef, name, raceId }) {
     try {
       await socketRef.current.command(type, fields);
       setError(null);
+      return true;
     } catch (failure) {
       setError(failure);
+      return false;
     }
   };
+  // The switch shows the organizer's choice at once and settles on the server's answer.
+  const [pendingOpen, setPendingOpen] = useState(null);
+  const setEntries = async (open) => {
+    setPendingOpen(open);
+    if (!(await command("set_entries_open", { open }))) setPendingOpen(null);
+  };
+  useEffect(() => setPendingOpen(null), [state.entriesOpen]);
   const running = Boolean(state.run && state.run.phase !== "replay");
   return html`<section class="control-panel card" aria-label="Race organizer control panel">
     <h2>Race organizer control panel</h2>
@@ -110,8 +119,8 @@ export function ControlPanel({ state, socketRef, name, raceId }) {
     <section class="panel-section" aria-label="Coming up">
       <h3>COMING UP</h3>
       <label class="switch">
-        <input type="checkbox" role="switch" checked=${state.entriesOpen} disabled=${Boolean(state.winner) || running}
-          onChange=${(e) => command("set_entries_open", { open: e.currentTarget.checked })} />
+        <input type="checkbox" role="switch" checked=${pendingOpen ?? state.entriesOpen} disabled=${Boolean(state.winner) || running}
+          onChange=${(e) => setEntries(e.currentTarget.checked)} />
         <span>Model entries open</span>
       </label>
       <p class="hint">${state.entriesOpen

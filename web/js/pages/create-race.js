@@ -116,7 +116,7 @@ function RaceForm({ form, set, tracks, fields, editing }) {
             <option value="" disabled>Choose a track</option>
             ${sorted.map((t) => html`<option value=${t.track_id}>${t.name} (${t.length_m} m)</option>`)}
           </select></${Field}>
-        ${track && html`<p class="hint">${track.description} Length: ${track.length_m} m · Width: ${Math.round(track.width_m * 100)} cm</p>`}
+        ${track && html`<p class="hint">${track.description}${/Length/.test(track.description) ? "" : ` Length: ${track.length_m} m · Width: ${Math.round(track.width_m * 100)} cm`}</p>`}
         ${track && track.directions.length > 1 && html`<${Field} label="Direction"><select value=${form.direction || track.default_direction}
           onChange=${(e) => set({ direction: e.currentTarget.value })}>
           ${track.directions.map((d) => html`<option value=${d}>${d === "CLOCKWISE" ? "Clockwise" : "Counterclockwise"}</option>`)}</select></${Field}>`}
