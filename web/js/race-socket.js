@@ -54,7 +54,8 @@ export class RaceSocket {
       const resume = this.lastEventId === null ? {} : { last_event_id: this.lastEventId };
       this.command("subscribe", resume).then(
         () => this.onStatus({ state: "live" }),
-        (error) => this.onStatus({ state: "error", message: error.message }),
+        // A refused socket closes right away: its close code, not this rejection, says why.
+        (error) => error.code !== "disconnected" && this.onStatus({ state: "error", message: error.message }),
       );
     };
     ws.onmessage = (frame) => this.receive(JSON.parse(frame.data));
