@@ -24,8 +24,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 COUNTDOWN_S = 3
 SLOT_S = 25.0
 
-pytestmark = pytest.mark.browser
-
 
 def _chromium_missing() -> bool:
     return shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists()

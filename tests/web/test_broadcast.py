@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 import uvicorn
 from playwright.async_api import Page, WebSocket, expect
 
@@ -21,6 +22,8 @@ from tests.helpers import PASSWORD, make_user
 from tests.races_api.helpers import cookie_of, login, race_socket
 from tests.web.conftest import screenshot
 from tests.web.helpers import live_race
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCENES = ("race", "race-1up", "race-2up", "leaderboard", "intro")
 

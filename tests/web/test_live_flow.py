@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.async_api import Page, expect
 
 from race_server.settings import Settings
@@ -15,6 +16,8 @@ from tests.conftest import LiveServer
 from tests.helpers import make_user
 from tests.web.conftest import screenshot
 from tests.web.helpers import api_as, live_race, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 async def enter_with_house_car(page: Page, race_id: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from playwright.async_api import Request, expect
 
 from race_server.settings import Settings
@@ -15,6 +16,8 @@ from tests.conftest import LiveServer
 from tests.helpers import PASSWORD, make_user
 from tests.web.conftest import screenshot
 from tests.web.helpers import api_as, live_race, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 async def join_and_enter(server: LiveServer, code: str, alias: str, speed: float) -> None:

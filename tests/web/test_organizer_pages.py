@@ -9,6 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import expect
 
 from race_server.settings import Settings
@@ -16,6 +17,8 @@ from tests.conftest import LiveServer
 from tests.helpers import PASSWORD, make_user
 from tests.web.conftest import screenshot
 from tests.web.helpers import api_as, sign_in
+
+pytestmark = pytest.mark.browser
 
 
 async def test_create_manage_and_join(live_server: LiveServer, settings: Settings, new_context: Any) -> None:
@@ -145,3 +148,22 @@ async def test_sign_in_errors_are_plain_words(live_server: LiveServer, settings:
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("alert")).to_contain_text("signing in is paused: try again in a minute")
     await screenshot(page, "00-sign-in-rate-limited")
+
+
+async def test_racer_chooses_a_fixed_racer_name(live_server: LiveServer, settings: Settings, new_context: Any) -> None:
+    await make_user(settings, "racer", "dee@example.com")  # an account without a racer name yet
+    context = await new_context(viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    await page.goto(f"{live_server.url}/")
+    await page.get_by_label("Email").fill("dee@example.com")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Choose your racer name")).to_be_visible()
+    await page.get_by_role("textbox", name="Racer name").fill("x")
+    await page.get_by_role("button", name="Save racer name").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Alias must be 3-32 letters")
+    await page.get_by_role("textbox", name="Racer name").fill("dee_racer")
+    await page.get_by_role("button", name="Save racer name").click()
+    await expect(page.get_by_role("heading", name="Welcome to Trackside community races, dee_racer!")).to_be_visible()
+    await page.goto(f"{live_server.url}/alias")
+    await expect(page.get_by_text("It is fixed once chosen")).to_be_visible()

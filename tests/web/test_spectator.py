@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.async_api import expect
 
 from race_server.settings import Settings
@@ -12,6 +13,8 @@ from tests.conftest import LiveServer
 from tests.helpers import login, make_user
 from tests.web.conftest import screenshot
 from tests.web.helpers import live_race
+
+pytestmark = pytest.mark.browser
 
 
 async def test_viewer_link_opens_the_live_page(live_server: LiveServer, settings: Settings, new_context: Any) -> None:

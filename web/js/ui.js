@@ -1,5 +1,5 @@
 // Generic pieces: links that route in-page, errors in plain words, confirm-before-acting buttons, copy fields.
-import { html, useState } from "./lib.js";
+import { html, useEffect, useRef, useState } from "./lib.js";
 
 const listeners = new Set();
 export function navigate(path, { replace = false } = {}) {
@@ -39,6 +39,11 @@ export function Notice({ children }) {
 export function ConfirmButton({ label, confirmLabel, question, onConfirm, disabled, className = "" }) {
   const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
+  const yesRef = useRef(null);
+  // Keyboard users land on the question's answer, not at the top of the page.
+  useEffect(() => {
+    if (asking && yesRef.current) yesRef.current.focus();
+  }, [asking]);
   if (!asking) {
     return html`<button type="button" class=${className} disabled=${disabled} onClick=${() => setAsking(true)}>${label}</button>`;
   }
@@ -53,7 +58,7 @@ export function ConfirmButton({ label, confirmLabel, question, onConfirm, disabl
   };
   return html`<span class="confirm" role="group" aria-label=${question}>
     <span>${question}</span>
-    <button type="button" class="danger" disabled=${busy} onClick=${yes}>${confirmLabel}</button>
+    <button type="button" class="danger" ref=${yesRef} disabled=${busy} onClick=${yes}>${confirmLabel}</button>
     <button type="button" onClick=${() => setAsking(false)}>Cancel</button>
   </span>`;
 }
