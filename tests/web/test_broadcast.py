@@ -9,19 +9,17 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import uvicorn
 from playwright.async_api import Page, WebSocket, expect
 
-from race_server.queue.service import _LEASE_CLASS
 from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import PASSWORD, make_user
 from tests.races_api.helpers import cookie_of, login, race_socket
 from tests.web.conftest import screenshot
-from tests.web.helpers import live_race
+from tests.web.helpers import live_race, unique_race_ids
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,25 +38,6 @@ class FixedPortServer(LiveServer):
         )
 
 
-async def end_old_process_sessions(settings: Settings, race_id: int) -> None:
-    """Close the stopped in-process server's leftover PostgreSQL session holding the race lease.
-
-    A real server that exits loses its connections with it, which releases the lease; the
-    in-process test server's stop() leaves that one session open (reported to the lead), and a new
-    process would then answer race_owned_elsewhere for this race for good."""
-    assert settings.database_url is not None
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks "
-            "WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND pid <> pg_backend_pid()",
-            _LEASE_CLASS,
-            race_id,
-        )
-    finally:
-        await conn.close()
-
-
 async def style(page: Page, expression: str) -> Any:
     return await page.evaluate(expression)
 
@@ -70,6 +49,7 @@ async def test_broadcast_scenes_and_reconnect(settings: Settings, new_context: A
     await server.start()
     port = server.port
     try:
+        await unique_race_ids(settings)
         await make_user(settings, "organizer", "org@example.com", alias="org")
         organizer = await login(server, "org@example.com")
         race = (await organizer.post("/api/races", json=live_race())).json()
@@ -133,7 +113,6 @@ async def test_broadcast_scenes_and_reconnect(settings: Settings, new_context: A
 
         await server.stop()
         await expect(page.locator("body")).to_have_attribute("data-connection", "reconnecting")
-        await end_old_process_sessions(settings, race_id)
         server = FixedPortServer(settings, prefix, port=port)
         await server.start()
         # While the page is reconnecting, the organizer closes entries: the queue shows cy.

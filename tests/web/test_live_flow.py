@@ -15,7 +15,7 @@ from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import make_user
 from tests.web.conftest import screenshot
-from tests.web.helpers import api_as, live_race, sign_in
+from tests.web.helpers import api_as, live_race, sign_in, unique_race_ids
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -45,6 +45,7 @@ async def test_live_race_across_three_browsers(
     race_day_server: LiveServer, settings: Settings, new_context: Any
 ) -> None:
     server = race_day_server
+    await unique_race_ids(settings)
     await make_user(settings, "organizer", "org@example.com", alias="org")
     await make_user(settings, "racer", "ann@example.com", alias="ann")
     await make_user(settings, "racer", "bob@example.com", alias="bob")
