@@ -51,7 +51,7 @@ class PageProblems:
         self.errors: list[str] = []
 
     def watch(self, page: Page) -> None:
-        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}\n{error.stack}"))
 
         def console(message: ConsoleMessage) -> None:
             text = message.text

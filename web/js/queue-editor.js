@@ -68,7 +68,8 @@ export function QueueEditor({ state, socketRef, name, onError }) {
     });
   const remove = (racerId) => setDraft((d) => ({ ...d, order: order.filter((id) => id !== racerId) }));
 
-  const busy = Boolean(state.run && state.run.phase !== "replay");
+  // Launching needs the simulator up and nobody on track (a replay may be cut short).
+  const busy = Boolean(state.run && state.run.phase !== "replay") || state.simulator.status !== "running";
   return html`<div class="queue-editor">
     <div class="queue-actions">
       ${draft
@@ -76,6 +77,8 @@ export function QueueEditor({ state, socketRef, name, onError }) {
                <button type="button" onClick=${cancel}>Cancel</button>
                <span class="hint">Drag racers by ⠿ to reorder, or use the arrows.</span>`
         : html`<button type="button" disabled=${state.entriesOpen || entries.length === 0} onClick=${edit}>Edit</button>`}
+      ${!draft && !state.entriesOpen && entries.length > 0 && state.simulator.status !== "running" &&
+        html`<span class="hint">Racers can be launched once the simulator is running.</span>`}
     </div>
     ${order.length === 0
       ? html`<p class="empty">${state.entriesOpen ? "Turn off Model entries open to build the racer queue." : "The queue is empty."}</p>`

@@ -4,6 +4,8 @@ import { get, post } from "../api.js";
 import { ConfirmButton, CopyField, ErrorNote } from "../ui.js";
 import { RACE_TYPES, dateTime } from "../format.js";
 
+const article = (word) => (/^[aeiou]/i.test(word) ? "an" : "a");
+
 export function emailTemplate(race, link) {
   const c = race.config;
   const kind = race.format === "live" ? "LIVE race" : "race";
@@ -11,7 +13,7 @@ export function emailTemplate(race, link) {
   return [
     `Welcome to ${c.name}, a Trackside ${kind}!`,
     "",
-    `You're invited to ${c.name}, a ${RACE_TYPES[c.race_type].toLowerCase()} race ${when}. The winner of this race earns <YOUR EVENT PRIZES>.`,
+    `You're invited to ${c.name}, ${article(RACE_TYPES[c.race_type])} ${RACE_TYPES[c.race_type].toLowerCase()} race ${when}. The winner of this race earns <YOUR EVENT PRIZES>.`,
     "",
     `Join the race here: ${link}`,
     race.format === "live" ? "Submit your model before <MODEL SUBMISSION DEADLINE>. On race day meet us at <CONFERENCE BRIDGE LINK>." : "",

@@ -46,25 +46,29 @@ export function LivePage({ raceId, viewer = null }) {
     return html`<div class="page"><p class="error" role="alert">${state.connection.message}</p>
       ${!me && html`<${Link} class="button primary" href=${`/signin?next=${encodeURIComponent(location.pathname)}`}>Sign in</${Link}>`}</div>`;
   }
+  if (!race) {
+    // The page's shape depends on who you are in this race: draw it once the snapshot says.
+    return html`<div class="page live-page"><p class="loading" role="status">${
+      state.connection.state === "reconnecting" ? state.connection.message || "Reconnecting…" : "Connecting to the race…"}</p></div>`;
+  }
   return html`<div class="page live-page">
     <nav class="crumbs" aria-label="Breadcrumb"><${Link} href="/races">Community races</${Link}> ›
       ${race ? html`<${Link} href=${`/races/${raceId}`}>${race.config.name}</${Link}>` : "…"} › LIVE</nav>
     <h1>LIVE: ${race ? race.config.name : "…"}</h1>
     <${ConnectionBanner} connection=${state.connection} />
     <div class=${"live-layout" + (organizer ? " organizer" : "")}>
+      <div class="panel-col">${organizer && html`<${ControlPanel} state=${state} socketRef=${socketRef} name=${name} raceId=${raceId} />`}</div>
       <div class="live-main">
-        ${!organizer && html`<${Welcome} state=${state} name=${name} myId=${myId} />`}
-        ${organizer && state.winner && html`<${Welcome} state=${state} name=${name} myId=${myId} />`}
+        <div class="welcome-slot">${(!organizer || state.winner) && html`<${Welcome} state=${state} name=${name} myId=${myId} />`}</div>
         <${RaceVideo} raceId=${raceId} viewer=${viewer} view=${view}>
           <${Hud} state=${state} name=${name} />
           <${Countdown} state=${state} name=${name} />
         </${RaceVideo}>
-        ${organizer && html`<label class="field inline"><span class="label">Camera view</span>
+        ${organizer && html`<label class="field inline camera"><span class="label">Camera view</span>
           <select value=${view} onChange=${(e) => setView(e.currentTarget.value)}>
             <option value="chase">Chase camera</option><option value="tv">TV camera</option><option value="top">Top-down track view</option>
           </select></label>`}
         ${racer && html`<${SpeedControl} state=${state} socketRef=${socketRef} myId=${myId} />`}
-        ${organizer && html`<${ControlPanel} state=${state} socketRef=${socketRef} name=${name} raceId=${raceId} />`}
       </div>
       <div class="live-side">
         <${Leaderboard} rows=${state.leaderboard} name=${name} title="LEADERBOARD" myId=${myId} compact=${true} />
