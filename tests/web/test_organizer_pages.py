@@ -24,7 +24,9 @@ pytestmark = pytest.mark.browser
 async def test_create_manage_and_join(live_server: LiveServer, settings: Settings, new_context: Any) -> None:
     server = live_server
     await make_user(settings, "organizer", "org@example.com", alias="org")
-    organizer = await new_context(viewport={"width": 1366, "height": 900})
+    organizer = await new_context(
+        viewport={"width": 1366, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
+    )
     page = await sign_in(organizer, server, "org@example.com")
     await screenshot(page, "01-races-organizer-empty")
 
@@ -59,6 +61,9 @@ async def test_create_manage_and_join(live_server: LiveServer, settings: Setting
     email = await page.get_by_role("textbox", name="Suggested email").input_value()
     assert "Friday night LIVE" in email and first_link in email
     await screenshot(page, "04-invitation")
+    await page.get_by_role("button", name="Copy invitation link").click()
+    await expect(page.get_by_text("Copied", exact=True)).to_be_visible()
+    assert await page.evaluate("navigator.clipboard.readText()") == first_link
     races = await api_as(organizer, "GET", "/api/races", server)
     race = races["races"][0]
     assert race["config"]["object_avoidance"]["obstacles"][1] == {"lane": "outside", "location_pct": 55.0}
@@ -97,6 +102,33 @@ async def test_create_manage_and_join(live_server: LiveServer, settings: Setting
     await ann.get_by_role("button", name="Sign out").click()
     await expect(ann.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
 
+    # A classic head-to-bot race with every bot setting.
+    await page.get_by_role("link", name="Create race").first.click()
+    await page.get_by_role("radio", name="Classic race").check()
+    await page.get_by_role("radio", name="Head-to-bot").check()
+    await page.get_by_label("Name of the race").fill("Bot brawl")
+    await page.get_by_label("Ranking method").select_option("total_time")
+    await page.get_by_label("Minimum laps").fill("2")
+    await page.get_by_label("Number of bot cars").fill("4")
+    await page.get_by_label("Bot car speed (m/s)").fill("1.5")
+    await page.get_by_label("Enable lane change").check()
+    await page.get_by_label("Minimum lane change time (seconds)").fill("2")
+    await page.get_by_label("Maximum lane change time (seconds)").fill("6")
+    await page.get_by_role("button", name="Next").click()
+    await expect(page.get_by_role("region", name="Review race details", exact=True)).to_contain_text(
+        "Number of bot cars"
+    )
+    await page.get_by_role("button", name="Submit").click()
+    await page.get_by_role("button", name="Done").click()
+    bots = [
+        r for r in (await api_as(organizer, "GET", "/api/races", server))["races"] if r["config"]["name"] == "Bot brawl"
+    ]
+    config = bots[0]["config"]
+    assert config["format"] == "classic" and config["ranking"] == "total_time" and config["min_consecutive_laps"] == 2
+    assert config["head_to_bot"] == {
+        "bots": 4, "speed_mps": 1.5, "lane_change": True, "min_lane_change_s": 2.0, "max_lane_change_s": 6.0
+    }  # fmt: skip
+
     # Manage races: choose the race; its racers; every action.
     await page.reload()
     await page.get_by_label("Choose Friday night LIVE").check()
@@ -117,8 +149,9 @@ async def test_create_manage_and_join(live_server: LiveServer, settings: Setting
     await expect(page.get_by_role("cell", name="Friday night LIVE II", exact=True)).to_be_visible()
     managed = page.get_by_role("region", name="Friday night LIVE II", exact=True)
 
-    await managed.get_by_role("button", name="Remove ann").click()
-    await managed.get_by_role("button", name="Remove racer").click()
+    await managed.get_by_label("Select ann").check()
+    await managed.get_by_role("button", name="Remove participants").click()
+    await managed.get_by_role("button", name="Remove", exact=True).click()
     await expect(managed.get_by_text("Nobody has joined yet")).to_be_visible()
 
     await managed.get_by_role("link", name="View leaderboard").click()
@@ -131,7 +164,8 @@ async def test_create_manage_and_join(live_server: LiveServer, settings: Setting
     await managed.get_by_role("button", name="Delete race").click()
     await managed.get_by_role("button", name="Delete race forever").click()
     await expect(page.get_by_role("cell", name="Friday night LIVE II", exact=True)).to_have_count(0)
-    assert (await api_as(organizer, "GET", "/api/races", server))["races"] == []
+    left = (await api_as(organizer, "GET", "/api/races", server))["races"]
+    assert [r["config"]["name"] for r in left] == ["Bot brawl"]
 
 
 async def test_sign_in_errors_are_plain_words(live_server: LiveServer, settings: Settings, new_context: Any) -> None:
