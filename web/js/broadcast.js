@@ -7,6 +7,7 @@ import { useRace, useRacers, namer, useTick } from "./hooks.js";
 import { ComingUp, Countdown, Hud, Leaderboard } from "./race-ui.js";
 import { RaceVideo } from "./video.js";
 import { RACE_TYPES, dateTime } from "./format.js";
+import { Trophy } from "./icons.js";
 
 export const SCENES = ["race", "race-1up", "race-2up", "leaderboard", "intro"];
 
@@ -29,7 +30,7 @@ function Broadcast({ raceId, viewer, scene }) {
   document.body.dataset.connection = state.connection.state;
   document.body.dataset.lastEventId = window.__raceSocket && window.__raceSocket.lastEventId !== null ? window.__raceSocket.lastEventId : "";
   const board = html`<${Leaderboard} rows=${state.leaderboard.slice(0, 10)} name=${name} title="LEADERBOARD" compact=${true} />`;
-  const winner = state.winner && html`<div class="winner-banner" role="status">🏆 ${name(state.winner)} wins!</div>`;
+  const winner = state.winner && html`<div class="winner-banner" role="status"><${Trophy} /> ${name(state.winner)} wins!</div>`;
   if (scene === "leaderboard") {
     return html`<div class="scene scene-leaderboard"><${Title} state=${state} />${board}${winner}</div>`;
   }

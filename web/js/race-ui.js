@@ -2,6 +2,7 @@
 import { html } from "./lib.js";
 import { FORMATS, RACE_TYPES, dateTime, gap, lapTime, rules, timeOfDay } from "./format.js";
 import { comingUp } from "./race-state.js";
+import { CheckeredFlag } from "./icons.js";
 
 export function Leaderboard({ rows, name, title = "Leaderboard", raceId, myId, canSeeAllLogs = false, compact = false }) {
   return html`<section class="leaderboard" aria-label=${title}>
@@ -28,7 +29,9 @@ export function ComingUp({ state, name, myId, children }) {
   return html`<section class="coming-up" aria-label="Coming up">
     <h2>COMING UP</h2>
     ${children}
-    ${rows.length === 0
+    ${state.winner
+      ? html`<p class="empty">The race is over.</p>`
+      : rows.length === 0
       ? html`<p class="empty">${state.entriesOpen ? "The queue is built when the organizer closes model entries." : "Nobody is waiting."}</p>`
       : html`<ol>${rows.map(({ entry, etaS }, i) => html`<li key=${entry.racer_id} class=${entry.racer_id === myId ? "me" : ""}>
           <span class="who">${name(entry.racer_id)}</span>
@@ -49,7 +52,7 @@ export function Countdown({ state, name }) {
     return html`<div class="countdown go" role="status"><span class="number">Go!</span></div>`;
   }
   if (run.phase === "replay") {
-    return html`<div class="checkered" role="status"><span class="flag" aria-hidden="true">🏁</span>
+    return html`<div class="checkered" role="status"><span class="flag"><${CheckeredFlag} /></span>
       <span>Checkered flag: ${name(run.racer_id)}'s run is over. Replay…</span></div>`;
   }
   return null;

@@ -10,12 +10,13 @@ import { SpeedControl } from "../speed-control.js";
 import { ControlPanel } from "./control-panel.js";
 import { Link } from "../ui.js";
 import { comingUp } from "../race-state.js";
+import { Trophy } from "../icons.js";
 
 function Welcome({ state, name, myId }) {
   const race = state.race;
   if (!race) return null;
   if (state.winner) {
-    return html`<div class="welcome winner" role="status"><h2>🏆 ${name(state.winner)} wins ${race.config.name}!</h2>
+    return html`<div class="welcome winner" role="status"><h2><${Trophy} /> ${name(state.winner)} wins ${race.config.name}!</h2>
       <p>Thanks for racing. The final leaderboard stands below.</p></div>`;
   }
   const mine = comingUp(state).findIndex(({ entry }) => entry.racer_id === myId);
