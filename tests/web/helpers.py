@@ -54,3 +54,19 @@ async def unique_race_ids(settings: Settings) -> None:
         await conn.execute("SELECT setval(pg_get_serial_sequence('races', 'id'), $1)", start)
     finally:
         await conn.close()
+
+
+def serves_video(server: LiveServer) -> bool:
+    """Whether this build has the WHEP endpoint (the live video issue); pages must then play it."""
+    return any(str(getattr(route, "path", "")).endswith("/whep") for route in server.app.routes)
+
+
+async def expect_race_video(page: Page, server: LiveServer) -> None:
+    """Video playing (frames decoded) where the server streams it, else the clear unavailable state."""
+    state = page.locator("[data-video-state]").first
+    if serves_video(server):
+        await expect(state).to_have_attribute("data-video-state", "playing", timeout=30_000)
+        await page.wait_for_function("document.querySelector('video').videoWidth > 0", timeout=30_000)
+    else:
+        await expect(state).to_have_attribute("data-video-state", "unavailable", timeout=15_000)
+        await expect(state).to_contain_text("Video unavailable")

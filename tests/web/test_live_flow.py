@@ -15,7 +15,7 @@ from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import make_user
 from tests.web.conftest import screenshot
-from tests.web.helpers import api_as, live_race, sign_in, unique_race_ids
+from tests.web.helpers import api_as, expect_race_video, live_race, sign_in, unique_race_ids
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,10 +76,10 @@ async def test_live_race_across_three_browsers(
     await org.goto(f"{server.url}/races/{race_id}/live")
     panel = org.get_by_role("region", name="Race organizer control panel")
     await expect(panel).to_be_visible()
-    await expect(org.locator("[data-video-state]")).to_have_attribute("data-video-state", "unavailable", timeout=15_000)
     await panel.get_by_role("button", name="Launch simulator").click()
     await expect(panel.locator("[data-simulator]")).to_have_attribute("data-simulator", "running", timeout=120_000)
     await expect(panel.get_by_role("button", name="Launch simulator")).to_be_disabled()
+    await expect_race_video(org, server)
 
     # Close model entries: the queue is built from the submissions, in submission order (ann, bob).
     entries = panel.get_by_role("switch", name="Model entries open")
@@ -111,6 +111,7 @@ async def test_live_race_across_three_browsers(
     await screenshot(bob, "11-live-countdown-phone")
     slider = bob.get_by_role("region", name="Speed control").get_by_role("slider")
     await expect(slider).to_be_enabled(timeout=15_000)
+    await expect_race_video(bob, server)
     await expect(ann.get_by_role("region", name="Speed control").get_by_role("slider")).to_be_disabled()
     await expect(panel.get_by_role("status").filter(has_text="bob is racing")).to_be_visible()
     await expect(panel.get_by_text("30-second warning")).to_be_visible()  # a 25 s slot: inside the last 30 s
