@@ -25,6 +25,8 @@ async def enter_with_house_car(page: Page, race_id: int) -> None:
     await page.get_by_label("Model").select_option("house")
     await page.get_by_role("button", name="Enter race").click()
     await expect(page.get_by_role("complementary", name="Your racer panel")).to_contain_text("House car")
+    await expect(page.get_by_role("status").filter(has_text="Submission successful!")).to_be_visible()
+    await expect(page.get_by_role("link", name="Race again")).to_have_count(2)  # header and racer panel
 
 
 async def drag(page: Page, source: Any, target: Any) -> None:

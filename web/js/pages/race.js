@@ -43,11 +43,14 @@ export function RacePage({ raceId }) {
   const organizer = r.role === "organizer";
   return html`<div class="page race-page">
     <nav class="crumbs" aria-label="Breadcrumb"><${Link} href="/races">Community races</${Link}> › ${r.config.name}</nav>
+    ${new URLSearchParams(location.search).get("entered") && html`<p class="notice" role="status">Submission successful!
+      ${r.format === "live" ? " Only your last submission before model entries close will race." : " Your model is being evaluated; watch the leaderboard."}</p>`}
     <header class="race-head">
       <h1>${r.config.name}</h1>
       <p>${FORMATS[r.format]} · ${STATUS[r.status]}</p>
       <div class="actions">
-        ${isRacer && r.status === "open" && html`<${Link} class="button primary" href=${`/races/${raceId}/enter`}>Enter race</${Link}>`}
+        ${isRacer && r.status === "open" && html`<${Link} class="button primary" href=${`/races/${raceId}/enter`}>${
+          subs.data && subs.data.submissions.length ? "Race again" : "Enter race"}</${Link}>`}
         ${r.format === "live" && r.status !== "closed" && html`<${Link} class="button primary" href=${`/races/${raceId}/live`}>${organizer ? "Join now" : "Go to LIVE race"}</${Link}>`}
         ${r.format === "live" && html`<a class="button" href=${`/api/races/${raceId}/calendar.ics`} download=${`race-${raceId}.ics`}>Calendar</a>`}
         ${organizer && html`<${Link} class="button" href=${`/manage?race=${raceId}`}>Manage race</${Link}>`}
@@ -81,7 +84,7 @@ export function EnterRace({ raceId }) {
     try {
       const body = choice === "house" ? { driver: "reference", reference_speed: 1.5 } : { model_id: Number(choice) };
       await post(`/api/races/${raceId}/submissions`, body);
-      navigate(`/races/${raceId}`);
+      navigate(`/races/${raceId}?entered=1`);
     } catch (failure) {
       setError(failure);
     } finally {
