@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
-import asyncpg
 from playwright.async_api import BrowserContext, Page, expect
 
-from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import PASSWORD
 
@@ -38,22 +35,6 @@ def live_race(**changes: Any) -> dict[str, Any]:
         "start": "2020-01-01T18:00:00+00:00", "end": "2099-01-01T18:00:00+00:00",
         "time_per_racer_min": 1, "replay_s": 3, **changes,
     }  # fmt: skip
-
-
-async def unique_race_ids(settings: Settings) -> None:
-    """Start this test's race ids at a random point.
-
-    The LIVE queue's race lease is a PostgreSQL advisory lock keyed by race id alone, and advisory
-    locks are shared by every schema of the database: tests running at the same time (each in its
-    own schema, each with a race 1) would otherwise refuse each other's races (race_owned_elsewhere).
-    """
-    assert settings.database_url is not None
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        start = 1_000_000 + secrets.randbelow(2_000_000_000)
-        await conn.execute("SELECT setval(pg_get_serial_sequence('races', 'id'), $1)", start)
-    finally:
-        await conn.close()
 
 
 def serves_video(server: LiveServer) -> bool:

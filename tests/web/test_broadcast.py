@@ -19,7 +19,7 @@ from tests.conftest import LiveServer
 from tests.helpers import PASSWORD, make_user
 from tests.races_api.helpers import cookie_of, login, race_socket
 from tests.web.conftest import screenshot
-from tests.web.helpers import expect_race_video, live_race, serves_video, unique_race_ids
+from tests.web.helpers import expect_race_video, live_race, serves_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,7 +49,6 @@ async def test_broadcast_scenes_and_reconnect(settings: Settings, new_context: A
     await server.start()
     port = server.port
     try:
-        await unique_race_ids(settings)
         await make_user(settings, "organizer", "org@example.com", alias="org")
         organizer = await login(server, "org@example.com")
         race = (await organizer.post("/api/races", json=live_race())).json()

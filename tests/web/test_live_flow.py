@@ -15,7 +15,7 @@ from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import make_user
 from tests.web.conftest import screenshot
-from tests.web.helpers import api_as, expect_race_video, live_race, sign_in, unique_race_ids
+from tests.web.helpers import api_as, expect_race_video, live_race, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,7 +47,6 @@ async def test_live_race_across_three_browsers(
     race_day_server: LiveServer, settings: Settings, new_context: Any
 ) -> None:
     server = race_day_server
-    await unique_race_ids(settings)
     await make_user(settings, "organizer", "org@example.com", alias="org")
     await make_user(settings, "racer", "ann@example.com", alias="ann")
     await make_user(settings, "racer", "bob@example.com", alias="bob")

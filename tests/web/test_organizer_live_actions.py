@@ -15,7 +15,7 @@ from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import PASSWORD, make_user
 from tests.web.conftest import screenshot
-from tests.web.helpers import api_as, live_race, sign_in, unique_race_ids
+from tests.web.helpers import api_as, live_race, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -33,7 +33,6 @@ async def join_and_enter(server: LiveServer, code: str, alias: str, speed: float
 
 async def test_run_a_live_race_actions(race_day_server: LiveServer, settings: Settings, new_context: Any) -> None:
     server = race_day_server
-    await unique_race_ids(settings)
     await make_user(settings, "organizer", "org@example.com", alias="org")
     context = await new_context(viewport={"width": 1440, "height": 1000})
     org = await sign_in(context, server, "org@example.com")
