@@ -64,7 +64,7 @@ export function ConfirmButton({ label, confirmLabel, question, onConfirm, disabl
 }
 
 /** A read-only value with a Copy button (the clipboard, or selecting the text where it is not allowed). */
-export function CopyField({ label, value, multiline = false, buttonLabel = "Copy" }) {
+export function CopyField({ label, value, multiline = false, buttonLabel = "Copy", buttonText = buttonLabel }) {
   const [copied, setCopied] = useState("");
   const copy = async (event) => {
     const field = event.currentTarget.parentElement.querySelector("input, textarea");
@@ -82,7 +82,7 @@ export function CopyField({ label, value, multiline = false, buttonLabel = "Copy
     : html`<input readonly aria-label=${label} value=${value} />`;
   return html`<div class="copy-field">
     ${field}
-    <button type="button" onClick=${copy} aria-label=${buttonLabel}>${buttonLabel === "Copy" ? "Copy" : buttonLabel}</button>
+    <button type="button" onClick=${copy} aria-label=${buttonLabel}>${buttonText}</button>
     <span role="status" class="copied">${copied}</span>
   </div>`;
 }

@@ -83,9 +83,11 @@ function Broadcast({ raceId }) {
     </div>
     ${token && html`<div class="scene-links">
       ${[["race", "Race view"], ["race-1up", "Race view + 1 commentator"], ["race-2up", "Race view + 2 commentators"],
-         ["leaderboard", "Leaderboard"], ["intro", "Intro / title"]].map(([scene, label]) =>
-        html`<${CopyField} key=${scene} label=${`${label} scene URL`} buttonLabel=${`Copy ${label} URL`}
-          value=${`${base}${encodeURIComponent(token)}&scene=${scene}`} />`)}
+         ["leaderboard", "Leaderboard"], ["intro", "Intro / title"]].map(([scene, label]) => html`<div class="scene-link" key=${scene}>
+          <span class="scene-name">${label}</span>
+          <${CopyField} label=${`${label} scene URL`} buttonLabel=${`Copy ${label} URL`} buttonText="Copy"
+            value=${`${base}${encodeURIComponent(token)}&scene=${scene}`} />
+        </div>`)}
       <p class="hint">Add <code>&chroma=1</code> for a green key colour instead of transparency.</p>
     </div>`}
     <${ErrorNote} error=${error} />
