@@ -7,7 +7,7 @@ DATA_DIR ?= $(CURDIR)/.trackside
 
 VENV_TF := .venv-tf
 
-.PHONY: run test test-core test-tf test-fast check clean
+.PHONY: run test test-core test-tf test-fast check clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,13 +35,19 @@ $(VENV_TF)/.installed: pyproject.toml
 
 test: test-core test-tf
 
-test-core: check
+# Browser tests drive Debian's Chromium; install it where missing (a no-op when present).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| (echo "Chromium is missing: run 'sudo apt-get install chromium' (browser tests need it)" >&2; exit 1)
+
+test-core: check chromium
 	$(BIN)/python -m pytest --ignore=tests/models_tf
 
 test-tf: $(VENV_TF)/.installed
 	$(VENV_TF)/bin/python -m pytest tests/models_tf
 
-test-fast: check
+test-fast: check chromium
 	$(BIN)/python -m pytest -m "not slow" --ignore=tests/models_tf
 
 clean:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from race_server import auth
-from race_server.api import car_ws, fleet, identity, jobs, ops, race_ws, races, timekeeper
+from race_server.api import car_ws, fleet, identity, jobs, ops, race_roster, race_ws, races, timekeeper, tracks, web
 from race_server.api import models as models_api
 from race_server.api.edge import EdgeGuard
 from race_server.api.errors import ApiError, error_response, http_error, internal_error
@@ -83,8 +83,18 @@ def create_app(
 
     app = Starlette(
         routes=[
-            *ops.routes, *identity.routes, *models_api.routes, *jobs.routes, *races.routes, *race_ws.routes,
-            *car_ws.routes, *fleet.routes, *timekeeper.routes,
+            *ops.routes,
+            *identity.routes,
+            *models_api.routes,
+            *jobs.routes,
+            *races.routes,
+            *race_ws.routes,
+            *car_ws.routes,
+            *fleet.routes,
+            *timekeeper.routes,
+            *race_roster.routes,
+            *tracks.routes,
+            *web.routes,  # last: its page routes catch what the API does not
         ],
         lifespan=lifespan,
         exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: internal_error},
@@ -95,4 +105,5 @@ def create_app(
     app.state.metrics = Metrics(app.state)
     app.user_middleware.insert(0, Middleware(RequestContext, metrics=app.state.metrics))
     app.user_middleware.append(Middleware(EdgeGuard))
+    app.user_middleware.insert(1, Middleware(web.SecurityHeaders))
     return app

@@ -1,5 +1,5 @@
 """Races over HTTP: create / edit / close / delete, invitation link and joining, racers, viewer
-token, submissions, leaderboard, run logs, and the read-only status page at ``/``.
+token, submissions, leaderboard and run logs (the pages at ``/`` are ``race_server.api.web``).
 
 Organizer commands that drive a LIVE race (launch, queue, winner …) travel over the race
 websocket (``race_server.api.race_ws``); everything here is a thin edge over the repositories,
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from race_server import auth
@@ -297,55 +297,7 @@ async def run_metrics(request: Request, access: RaceAccess) -> Response:
     return await _run_file(request, access, METRICS, "application/json")
 
 
-# --- status page -----------------------------------------------------------------------------------
-async def status_page(request: Request) -> Response:
-    return HTMLResponse(STATUS_PAGE)
-
-
-STATUS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Trackside</title>
-<style>body{font:15px system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}
-td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.red{color:#b00}</style></head>
-<body><h1>Trackside</h1>
-<p id="hint">Open <code>/?race=ID&amp;viewer=TOKEN</code> (a race's viewer link) or sign in first.</p>
-<h2 id="title"></h2><p id="state"></p><h3>Leaderboard</h3><table id="board"></table>
-<h3>Queue</h3><table id="queue"></table><p id="car"></p>
-<script>
-const q = new URLSearchParams(location.search), race = q.get("race");
-const esc = s => String(s ?? "").replace(/[&<>"']/g, c => "&#" + c.charCodeAt(0) + ";");
-const ms = t => { t = Math.round(t); const m = Math.floor(t / 60000), s = (t % 60000) / 1000;
-  return String(m).padStart(2, "0") + ":" + s.toFixed(3).padStart(6, "0"); };
-function board(rows) { document.getElementById("board").innerHTML =
-  "<tr><th>#</th><th>Racer</th><th>Time</th><th>Gap</th><th>Off track</th></tr>" + rows.map(r =>
-  `<tr><td>${r.rank}</td><td>${esc(r.racer_name)}</td><td>${ms(r.time_ms)}</td><td>+${ms(r.gap_ms)}</td>
-  <td>${r.off_track}</td></tr>`).join(""); }
-function queue(entries) { document.getElementById("queue").innerHTML = entries.map((e, i) =>
-  `<tr class="${e.red ? "red" : ""}"><td>${i + 1}</td><td>racer ${e.racer_id}</td>
-  <td>${e.red ? esc(e.error) : e.relaunch ? "relaunch" : ""}</td></tr>`).join(""); }
-if (race) {
-  document.getElementById("hint").hidden = true;
-  const viewer = q.get("viewer"), proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}/ws/races/${race}` + (viewer ? `?viewer=${viewer}` : ""));
-  ws.onopen = () => ws.send(JSON.stringify({v: 1, type: "subscribe", req: 1, race_id: Number(race)}));
-  ws.onclose = e => { document.getElementById("state").textContent = "disconnected: " + (e.reason || e.code); };
-  ws.onmessage = m => { const e = JSON.parse(m.data);
-    if (e.type === "snapshot") { document.getElementById("title").textContent = e.race.config.name;
-      board(e.leaderboard); if (e.queue) queue(e.queue.entries); }
-    else if (e.type === "leaderboard") board(e.rows);
-    else if (e.type === "queue") queue(e.entries);
-    else if (e.type === "telemetry") document.getElementById("car").textContent =
-      `racer ${e.racer_id}: lap ${e.lap} ${ms(e.lap_time_ms)}, ${e.speed.toFixed(2)} m/s, ` +
-      `${Math.round(e.time_remaining_ms / 1000)} s left`;
-    else if (e.type !== "ok") document.getElementById("state").textContent = e.type +
-      (e.racer_id ? " racer " + e.racer_id : "") + (e.value ? " " + e.value : "");
-  };
-}
-</script></body></html>
-"""
-
-
 routes: list[BaseRoute] = [
-    Route("/", status_page, methods=["GET"]),
     Route("/api/races", create_race, methods=["POST"]),
     Route("/api/races", list_races, methods=["GET"]),
     Route("/api/races/{race_id:int}", get_race, methods=["GET"]),

@@ -1,0 +1,58 @@
+// The race video (WHEP) with a clear state: connecting, playing, or unavailable. Retries by itself
+// when the stream drops (server restart, network blip) so broadcast mode resumes unattended.
+import { html, useEffect, useRef, useState } from "./lib.js";
+import { VideoUnavailable, playWhep, whepUrl } from "./whep.js";
+
+export const CAMERA_VIEWS = [
+  ["chase", "Chase camera"],
+  ["tv", "TV camera"],
+  ["top", "Top-down track view"],
+];
+
+export function RaceVideo({ raceId, viewer = null, view = "chase", children, retryMs = 5000 }) {
+  const videoRef = useRef(null);
+  const [status, setStatus] = useState({ state: "connecting", message: "Connecting to the race video…" });
+  useEffect(() => {
+    let session = null;
+    let stopped = false;
+    let timer = null;
+    const retry = (ms) => {
+      if (!stopped) timer = setTimeout(start, ms);
+    };
+    async function start() {
+      if (stopped) return;
+      setStatus({ state: "connecting", message: "Connecting to the race video…" });
+      try {
+        session = await playWhep(videoRef.current, whepUrl(raceId, view), {
+          token: viewer,
+          onState: (s) => {
+            if (s === "connected") setStatus({ state: "playing", message: "" });
+            if (s === "failed" || s === "disconnected" || s === "closed") {
+              if (stopped) return;
+              setStatus({ state: "connecting", message: "Video interrupted; reconnecting…" });
+              session && session.stop();
+              session = null;
+              retry(1000);
+            }
+          },
+        });
+      } catch (error) {
+        const unavailable = error instanceof VideoUnavailable;
+        setStatus({ state: unavailable ? "unavailable" : "failed", message: error.message });
+        // Video may appear later (a server upgrade, the simulator starting): look again now and then.
+        retry(unavailable ? retryMs * 6 : retryMs);
+      }
+    }
+    start();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      if (session) session.stop();
+    };
+  }, [raceId, viewer, view]);
+  return html`<div class=${"video " + status.state} data-video-state=${status.state}>
+    <video ref=${videoRef} muted autoplay playsinline aria-label="Race video"></video>
+    ${status.state !== "playing" && html`<p class="video-state" role="status">${status.message}</p>`}
+    ${children}
+  </div>`;
+}
