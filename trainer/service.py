@@ -160,6 +160,10 @@ def _run_training(
     )
 
 
+EVALUATION_VIDEO = "video/evaluation.mp4"
+EVALUATION_SIMTRACE = "evaluation-simtrace/0-iteration.csv"
+
+
 def _run_evaluation(
     config: dict[str, Any], folder: Path, source: Path | None, send: Callable[[Message], None], stop: threading.Event
 ) -> None:
@@ -177,17 +181,24 @@ def _run_evaluation(
     policy = policy_from_state(load_checkpoint(model.checkpoint_path("best")))
     send(("started",))
 
-    def on_step(env: DeepRacerEnv) -> None:
-        if stop.is_set():
-            raise _Stopped
+    from trainer.video import EvaluationVideo
 
-    try:
-        result = evaluate(policy, model.metadata_raw, spec.world, spec.settings(), on_step=on_step)
-    except _Stopped:
-        send(("canceled", "evaluation stopped before its trials finished"))
-        return
+    # The workshop plays this video and offers the simtrace (race_server/api/job_files.py).
+    with EvaluationVideo(folder / EVALUATION_VIDEO) as video:
+
+        def on_step(env: DeepRacerEnv) -> None:
+            if stop.is_set():
+                raise _Stopped
+            video(env)
+
+        try:
+            result = evaluate(policy, model.metadata_raw, spec.world, spec.settings(), on_step=on_step)
+        except _Stopped:
+            send(("canceled", "evaluation stopped before its trials finished"))
+            return
     folder.mkdir(parents=True, exist_ok=True)
     result.write_metrics(folder / "metrics" / "evaluation" / "evaluation-metrics.json")
+    result.write_simtrace(folder / EVALUATION_SIMTRACE)
     trials = [
         {
             "trial": t.trial,

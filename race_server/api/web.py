@@ -88,6 +88,10 @@ _APP_PAGES = [
     "/manage",
     "/manage/{rest:path}",
     "/join/{code}",
+    "/models",
+    "/models/{rest:path}",
+    "/jobs/{job_id:int}",
+    "/account",
 ]
 
 routes: list[BaseRoute] = [
