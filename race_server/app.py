@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from race_server import auth
 from race_server.api import car_ws, fleet, identity, jobs, ops, race_roster, race_ws, races, timekeeper, tracks, web
-from race_server.api import job_feed, job_files, reward
+from race_server.api import job_feed, job_files, reward, track_outline
 from race_server.api import models as models_api
 from race_server.api.edge import EdgeGuard
 from race_server.api.errors import ApiError, error_response, http_error, internal_error
@@ -91,6 +91,7 @@ def create_app(
             *job_files.routes,
             *job_feed.routes,
             *reward.routes,
+            *track_outline.routes,
             *races.routes,
             *race_ws.routes,
             *car_ws.routes,

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from race_server.api.errors import ApiError, json_body
 from race_server.auth import Role, requires
+from trainer.config import ConfigError, direction_name
 from trainer.reward_validate import validate_reward
 
 MAX_BODY = 256 * 1024
@@ -48,7 +49,10 @@ async def validate(request: Request) -> Response:
     source = _text(data, "reward_function", required=True)
     assert source is not None
     track_id = _text(data, "track_id") or "reinvent_base"
-    direction = _text(data, "direction")
+    try:
+        direction = direction_name(_text(data, "direction"))
+    except ConfigError as error:
+        raise ApiError(422, "invalid", f"direction: {error}") from None
     world = data.get("world")
     if world is not None and not isinstance(world, dict):
         raise ApiError(422, "invalid", "world: an object is required")
