@@ -147,7 +147,19 @@ async def get_model(request: Request) -> Response:
     files = await model_store(request).files(record.id)
     body = record.as_json()
     body["files"] = [{"path": f.path, "sha256": f.sha256, "size_bytes": f.size_bytes} for f in files]
+    body["model_pb"] = await _model_pb_available(request)
     return JSONResponse(body)
+
+
+async def _model_pb_available(request: Request) -> bool:
+    """Whether car bundles include the stock car's model.pb (the ``tensorflow`` extra); asked once."""
+    known = getattr(request.app.state, "model_pb_available", None)
+    if known is None:
+        from race_server.models.car import pb_writer
+
+        known = await asyncio.to_thread(lambda: pb_writer() is not None)
+        request.app.state.model_pb_available = known
+    return bool(known)
 
 
 @requires(Role.ORGANIZER, Role.RACER)
@@ -210,9 +222,28 @@ async def upload_progress(request: Request) -> Response:
     return JSONResponse({k: v for k, v in progress.items() if k != "updated"})
 
 
+async def _race_using(request: Request, model_id: int) -> str | None:
+    """The name of a race not yet closed with an entry of this model, if any."""
+    from datetime import UTC, datetime
+
+    from race_server.db import races
+
+    pool = request.app.state.pool
+    rows = await pool.fetch("SELECT DISTINCT race_id FROM race_submissions WHERE model_id = $1", model_id)
+    now = datetime.now(UTC)
+    for row in rows:
+        race = await races.get(pool, row["race_id"])
+        if race is not None and race.config.status(now) != "closed":
+            return race.config.name
+    return None
+
+
 @requires(Role.ORGANIZER, Role.RACER)
 async def delete_model(request: Request) -> Response:
     record = await _model_for(request)
+    race = await _race_using(request, record.id)
+    if race is not None:
+        raise ApiError(409, "MODEL_IN_USE", f"the race {race!r} uses this model; it can be deleted once the race closes")
     await model_store(request).delete(record.id)
     return JSONResponse({"ok": True})
 

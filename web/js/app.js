@@ -8,6 +8,11 @@ import { EnterRace, RacePage } from "./pages/race.js";
 import { LivePage } from "./pages/live.js";
 import { CreateRace } from "./pages/create-race.js";
 import { ManageRaces } from "./pages/manage.js";
+import { ModelPage, ModelsList } from "./pages/models.js";
+import { ImportModel } from "./pages/model-import.js";
+import { CreateModel } from "./pages/train.js";
+import { JobPage } from "./pages/job.js";
+import { AccountPage } from "./pages/tokens.js";
 
 function route(me) {
   const path = location.pathname.replace(/\/+$/, "") || "/";
@@ -28,6 +33,12 @@ function route(me) {
   if (path === "/manage") return html`<${ManageRaces} />`;
   if (path === "/manage/new") return html`<${CreateRace} />`;
   if ((m = path.match(/^\/manage\/(\d+)\/edit$/))) return html`<${CreateRace} raceId=${Number(m[1])} />`;
+  if (path === "/models") return html`<${ModelsList} />`;
+  if (path === "/models/import") return html`<${ImportModel} />`;
+  if (path === "/models/new") return html`<${CreateModel} cloneJobId=${Number(q.get("clone")) || null} />`;
+  if ((m = path.match(/^\/models\/(\d+)$/))) return html`<${ModelPage} modelId=${Number(m[1])} key=${m[1]} />`;
+  if ((m = path.match(/^\/jobs\/(\d+)$/))) return html`<${JobPage} jobId=${Number(m[1])} key=${m[1]} />`;
+  if (path === "/account") return html`<${AccountPage} />`;
   return html`<div class="page"><h1>Page not found</h1><p><${Link} href="/">Go to Trackside home</${Link}></p></div>`;
 }
 
@@ -39,13 +50,14 @@ function Nav({ me }) {
   return html`<header class="topbar">
     <${Link} class="brand" href="/">Trackside</${Link}>
     <nav aria-label="Main">
-      ${me && html`<${Link} href="/races">Community races</${Link}>`}
+      ${me && html`<${Link} href="/races">Community races</${Link}><${Link} href="/models">Your models</${Link}>`}
       ${me && me.role === "organizer" && html`<${Link} href="/manage">Manage races</${Link}><${Link} href="/manage/new">Create race</${Link}>`}
     </nav>
     <div class="account">
       ${me
         ? html`<span class="who" title=${me.email}>${me.alias || me.email}${me.role === "organizer" ? " (organizer)" : ""}</span>
             ${!me.alias && me.role === "racer" && html`<${Link} href="/alias">Choose racer name</${Link}>`}
+            <${Link} href="/account">Account</${Link}>
             <button type="button" onClick=${out}>Sign out</button>`
         : html`<${Link} href="/signin">Sign in</${Link}>`}
     </div>

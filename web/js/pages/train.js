@@ -1,8 +1,8 @@
 // Create model (guide "Train a model"): name, track and direction, race type with objects or bots,
 // sensors, network, algorithm, the action space, hyperparameters, the stop condition and the
 // reward function; Create model starts training and opens the live training page.
-import { html, useState } from "../lib.js";
-import { ApiError, post } from "../api.js";
+import { html, useEffect, useState } from "../lib.js";
+import { ApiError, get, post } from "../api.js";
 import { ErrorNote, Field, Link, navigate } from "../ui.js";
 import { useFetch } from "../hooks.js";
 import { ALGORITHMS, NETWORKS, SENSORS } from "../workshop.js";
@@ -52,7 +52,7 @@ function worldJson(world) {
   return out;
 }
 
-export function CreateModel() {
+export function CreateModel({ cloneJobId = null }) {
   const tracks = useFetch("/api/tracks");
   const list = (tracks.data && tracks.data.tracks) || [];
   const [name, setName] = useState("");
@@ -68,6 +68,26 @@ export function CreateModel() {
   const [reward, setReward] = useState(EXAMPLES["Follow the center line"]);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  // Clone: start from a finished training's settings; its weights seed the new training.
+  useEffect(() => {
+    if (!cloneJobId) return;
+    get(`/api/jobs/${cloneJobId}`).then((job) => {
+      const c = job.config;
+      const meta = c.model_metadata || {};
+      setName(`${job.name}-clone`.slice(0, 63));
+      setSensor((meta.sensor || ["FRONT_FACING_CAMERA"])[0]);
+      setNetwork(meta.neural_network || network);
+      setAlgorithm(meta.training_algorithm || algorithm);
+      setSpaceType(meta.action_space_type || "discrete");
+      if (meta.action_space_type === "continuous") setContinuous(meta.action_space);
+      else if (Array.isArray(meta.action_space)) setDiscrete(meta.action_space.map(({ steering_angle, speed }) => ({ steering_angle, speed })));
+      setHp((h) => ({ ...h, ...c.hyperparameters }));
+      setReward(c.reward_function);
+      const w = c.world || {};
+      setWorld((old) => ({ ...old, track_id: w.track_id || old.track_id, race_type: w.race_type || old.race_type,
+        direction: w.direction || null }));
+    }, setError);
+  }, [cloneJobId]);
   // SAC works with a continuous action space only (the console's rule).
   const type = algorithm === "sac" ? "continuous" : spaceType;
   const space = type === "discrete" ? discrete : continuous;
@@ -91,6 +111,7 @@ export function CreateModel() {
       world: worldJson(world),
       stop: { max_minutes: Number(minutes) },
     };
+    if (cloneJobId) body.clone_from_job_id = cloneJobId;
     setBusy(true);
     try {
       const job = await post("/api/jobs", body);
@@ -112,7 +133,8 @@ export function CreateModel() {
   };
   return html`<div class="page workshop create-model">
     <nav class="crumbs" aria-label="Breadcrumb"><${Link} href="/models">Your models</${Link}> › Create model</nav>
-    <h1>Create model</h1>
+    <h1>${cloneJobId ? "Clone model" : "Create model"}</h1>
+    ${cloneJobId && html`<p class="hint">The new model starts from training job ${cloneJobId}'s weights; change the reward function or hyperparameters and train on.</p>`}
     <form onSubmit=${submit}>
       <fieldset><legend>Training details</legend>
         <${Field} label="Model name" hint="Letters, digits and hyphens, up to 63 characters.">
