@@ -16,8 +16,11 @@ from starlette.responses import Response
 
 from race_server import auth
 from race_server.api import car_ws, fleet, identity, jobs, ops, race_roster, race_ws, races, timekeeper, tracks, web
-from race_server.api import job_feed, job_files, reward, track_outline
+from race_server.api import job_feed as job_feed_api
+from race_server.api import job_files as job_files_api
 from race_server.api import models as models_api
+from race_server.api import reward as reward_api
+from race_server.api import track_outline as track_outline_api
 from race_server.api.edge import EdgeGuard
 from race_server.api.errors import ApiError, error_response, http_error, internal_error
 from race_server.api.middleware import RequestContext
@@ -88,10 +91,10 @@ def create_app(
             *identity.routes,
             *models_api.routes,
             *jobs.routes,
-            *job_files.routes,
-            *job_feed.routes,
-            *reward.routes,
-            *track_outline.routes,
+            *job_files_api.routes,
+            *job_feed_api.routes,
+            *reward_api.routes,
+            *track_outline_api.routes,
             *races.routes,
             *race_ws.routes,
             *car_ws.routes,

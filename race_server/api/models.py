@@ -243,7 +243,9 @@ async def delete_model(request: Request) -> Response:
     record = await _model_for(request)
     race = await _race_using(request, record.id)
     if race is not None:
-        raise ApiError(409, "MODEL_IN_USE", f"the race {race!r} uses this model; it can be deleted once the race closes")
+        raise ApiError(
+            409, "MODEL_IN_USE", f"the race {race!r} uses this model; it can be deleted once the race closes"
+        )
     await model_store(request).delete(record.id)
     return JSONResponse({"ok": True})
 

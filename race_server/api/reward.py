@@ -57,9 +57,7 @@ async def validate(request: Request) -> Response:
     if world is not None and not isinstance(world, dict):
         raise ApiError(422, "invalid", "world: an object is required")
     async with _gate(request):
-        problems = await asyncio.to_thread(
-            validate_reward, source, track_id=track_id, direction=direction, world=world
-        )
+        problems = await asyncio.to_thread(validate_reward, source, track_id=track_id, direction=direction, world=world)
     if not problems:
         return JSONResponse({"ok": True, "errors": []})
     first = problems[0]

@@ -259,9 +259,7 @@ async def add_submission(
 
 
 async def submission(conn: Conn, submission_id: int) -> SubmissionRow | None:
-    return _submission(
-        await conn.fetchrow(f"SELECT {_SUB_COLUMNS} FROM race_submissions WHERE id = $1", submission_id)
-    )
+    return _submission(await conn.fetchrow(f"SELECT {_SUB_COLUMNS} FROM race_submissions WHERE id = $1", submission_id))
 
 
 async def submissions(conn: Conn, race_id: int, racer_id: int | None = None) -> list[SubmissionRow]:
