@@ -65,6 +65,9 @@ export function CreateModel({ cloneJobId = null }) {
   const [continuous, setContinuous] = useState(defaultContinuous());
   const [hp, setHp] = useState(Object.fromEntries(HYPERPARAMETERS.map((h) => [h.key, h.value])));
   const [minutes, setMinutes] = useState(60);
+  // Trackside runs the simulator here, not in a cloud: how many processes and cars it uses.
+  const [workers, setWorkers] = useState(2);
+  const [envs, setEnvs] = useState(4);
   const [reward, setReward] = useState(EXAMPLES["Follow the center line"]);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -110,6 +113,7 @@ export function CreateModel({ cloneJobId = null }) {
       reward_function: reward,
       world: worldJson(world),
       stop: { max_minutes: Number(minutes) },
+      options: { workers: Number(workers), envs_per_worker: Number(envs) },
     };
     if (cloneJobId) body.clone_from_job_id = cloneJobId;
     setBusy(true);
@@ -160,6 +164,11 @@ export function CreateModel({ cloneJobId = null }) {
         <${RewardEditor} value=${reward} onChange=${setReward} world=${worldJson(world)} />
       </fieldset>
       <details class="customizations"><summary>Hyperparameters</summary>${HYPERPARAMETERS.map(hpField)}</details>
+      <details class="customizations"><summary>Simulation on this server</summary>
+        <${Field} label="Simulation processes" hint="0 - 8; 0 runs the simulator inside the training process">
+          <input type="number" min="0" max="8" value=${workers} onInput=${(e) => setWorkers(e.currentTarget.value)} /></${Field}>
+        <${Field} label="Cars per process" hint="1 - 16"><input type="number" min="1" max="16" value=${envs} onInput=${(e) => setEnvs(e.currentTarget.value)} /></${Field}>
+      </details>
       <fieldset><legend>Stop conditions</legend>
         <${Field} label="Maximum time (minutes)" hint="5 - 1440"><input type="number" min="5" max="1440" value=${minutes} onInput=${(e) => setMinutes(e.currentTarget.value)} /></${Field}>
       </fieldset>
