@@ -6,6 +6,7 @@ tokens: create (shown once), revoke."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import tarfile
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from race_server.settings import Settings
 from tests.conftest import LiveServer
@@ -53,6 +54,27 @@ def broken_folder(root: Path) -> Path:
     return folder
 
 
+# The page's policy forbids eval, so waits run as functions (page.evaluate) that await events.
+POINTS_ABOVE = """(el, n) => new Promise((resolve) => {
+  const check = () => { if (Number(el.dataset.points) > n) { observer.disconnect(); resolve(Number(el.dataset.points)); } };
+  const observer = new MutationObserver(check);
+  observer.observe(el, { attributes: true, attributeFilter: ["data-points"] });
+  check();
+})"""
+VIDEO_PLAYS = """(v) => new Promise((resolve, reject) => {
+  const done = () => { if (v.videoWidth > 0 && v.currentTime > 0) resolve({ width: v.videoWidth, time: v.currentTime }); };
+  v.addEventListener("timeupdate", done);
+  v.addEventListener("error", () => reject(new Error("video error " + (v.error && v.error.code))));
+  v.play().catch(reject);
+  done();
+})"""
+
+
+async def points_above(graph: Locator, count: int) -> None:
+    async with asyncio.timeout(ITERATION_TIMEOUT_MS / 1000):
+        await graph.evaluate(POINTS_ABOVE, count)
+
+
 async def replace_reward(page: Page, source: str) -> None:
     editor = page.get_by_role("textbox", name="Reward function")
     await editor.click()
@@ -63,7 +85,7 @@ async def replace_reward(page: Page, source: str) -> None:
 
 
 async def import_folders(page: Page, tmp_path: Path) -> None:
-    await page.get_by_role("link", name="Your models").click()
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Your models").click()
     await expect(page.get_by_role("heading", name="Your models")).to_be_visible()
     await screenshot(page, "workshop-01-models-empty")
     await page.get_by_role("link", name="Import model").click()
@@ -96,7 +118,7 @@ async def import_folders(page: Page, tmp_path: Path) -> None:
 
 
 async def train_and_stop(page: Page) -> str:
-    await page.get_by_role("link", name="Your models").click()
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Your models").click()
     await page.get_by_role("link", name="Create model").click()
     await page.get_by_label("Model name").fill("workshop-car")
     await expect(page.get_by_role("img", name="Action space: steering angle and speed")).to_be_visible()
@@ -135,14 +157,11 @@ async def train_and_stop(page: Page) -> str:
     # Points arrive over the socket while the job runs; the page is never reloaded.
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
-    await page.wait_for_function(
-        "Number(document.querySelector('.reward-graph').dataset.points) >= 5", timeout=ITERATION_TIMEOUT_MS
-    )
+    await points_above(graph, 0)
     first = int(await graph.get_attribute("data-points") or 0)
+    assert first >= 5  # one iteration: its five episodes
     await expect(page.locator("[data-status]")).to_have_attribute("data-status", "in_progress")
-    await page.wait_for_function(
-        f"Number(document.querySelector('.reward-graph').dataset.points) > {first}", timeout=ITERATION_TIMEOUT_MS
-    )
+    await points_above(graph, first)
     assert navigations == [], navigations
     await expect(page.locator(".reward-graph canvas")).to_be_visible()
     await screenshot(page, "workshop-06-training-graph")
@@ -166,18 +185,16 @@ async def evaluate_and_export(page: Page) -> None:
     await expect(results.locator("tbody tr")).to_have_count(1)
     await expect(results).to_contain_text("%")
     video = page.get_by_label("Evaluation video")
-    await video.evaluate("(v) => v.play()")
-    await page.wait_for_function(
-        "(() => { const v = document.querySelector('video'); return v.videoWidth > 0 && v.currentTime > 0; })()",
-        timeout=30_000,
-    )
+    async with asyncio.timeout(30):
+        played = await video.evaluate(VIDEO_PLAYS)
+    assert played["width"] > 0 and played["time"] > 0, played
     async with page.expect_download() as simtrace_download:
         await page.get_by_role("link", name="Download simtrace").click()
     simtrace = Path(await (await simtrace_download.value).path())
     assert simtrace.read_text().splitlines()[0].startswith("episode,steps,X,Y")
     await screenshot(page, "workshop-08-evaluation")
 
-    await page.get_by_role("link", name="workshop-car").click()
+    await page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="The model").click()
     async with page.expect_download() as download:
         await page.get_by_role("link", name="Download model folder (.tar.gz)").click()
     path = Path(await (await download.value).path())
@@ -203,7 +220,7 @@ async def test_import_train_graph_stop_evaluate_export(
     await import_folders(page, tmp_path)
     await train_and_stop(page)
     await evaluate_and_export(page)
-    await page.get_by_role("link", name="Your models").click()
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Your models").click()
     await expect(page.get_by_role("table", name="Models (2)")).to_be_visible()
     await screenshot(page, "workshop-09-models-list")
 

@@ -91,6 +91,20 @@ def reward_function(params):
 `,
 };
 
+const THEME = EditorView.theme(
+  {
+    "&": { color: "#e8ebf1", backgroundColor: "#0c0f15", maxHeight: "28rem", fontSize: "14px" },
+    ".cm-scroller": { fontFamily: 'ui-monospace, "SFMono-Regular", Menlo, monospace' },
+    ".cm-content": { caretColor: "#fff" },
+    ".cm-cursor, .cm-dropCursor": { borderLeftColor: "#fff" },
+    ".cm-gutters": { backgroundColor: "#10141b", color: "#9aa3b5", borderRight: "1px solid #2c3342" },
+    ".cm-activeLine, .cm-activeLineGutter": { backgroundColor: "#161b25" },
+    "&.cm-focused .cm-selectionBackground, .cm-selectionBackground, ::selection": { backgroundColor: "#33407a" },
+    ".cm-tooltip": { backgroundColor: "#1f2430", color: "#e8ebf1", border: "1px solid #2c3342" },
+  },
+  { dark: true },
+);
+
 async function validateSource(source, world) {
   const response = await fetch("/api/reward/validate", {
     method: "POST",
@@ -104,8 +118,10 @@ async function validateSource(source, world) {
   throw new ApiError(response.status, data && data.code, (data && data.error) || `The server answered ${response.status}.`);
 }
 
-/** Controlled editor: `value` / `onChange`; `world` is what Validate tests against. */
-export function RewardEditor({ value, onChange, world, onValidated }) {
+/** `value` is the starting text, `onChange` hears every edit, `replaceWith` ({text}, a new object
+ * each time) loads other text; `world` is what Validate tests against. */
+export function RewardEditor({ value, replaceWith, onChange, world, onValidated }) {
+  const [picked, setPicked] = useState(null);
   const host = useRef(null);
   const view = useRef(null);
   const changed = useRef(onChange);
@@ -115,14 +131,21 @@ export function RewardEditor({ value, onChange, world, onValidated }) {
   const [error, setError] = useState(null);
 
   useEffect(() => {
+    // In a shadow root CodeMirror's styles go into a constructed style sheet; in the document it
+    // would add a <style> element, which the Content-Security-Policy refuses.
+    const shadow = host.current.shadowRoot || host.current.attachShadow({ mode: "open" });
+    const parent = document.createElement("div");
+    shadow.replaceChildren(parent);
     view.current = new EditorView({
-      parent: host.current,
+      root: shadow,
+      parent,
       state: EditorState.create({
         doc: value,
         extensions: [
           basicSetup,
           python(),
           lintGutter(),
+          THEME,
           EditorView.contentAttributes.of({ "aria-label": "Reward function" }),
           EditorView.updateListener.of((update) => update.docChanged && changed.current(update.state.doc.toString())),
         ],
@@ -130,11 +153,13 @@ export function RewardEditor({ value, onChange, world, onValidated }) {
     });
     return () => view.current.destroy();
   }, []);
-  // A new starting point chosen outside the editor (an example) replaces the text.
+  // The editor owns the text; only a new starting point (an example, a clone's function) replaces it.
   useEffect(() => {
+    const next = picked || replaceWith;
+    if (!next) return;
     const current = view.current.state.doc.toString();
-    if (current !== value) view.current.dispatch({ changes: { from: 0, to: current.length, insert: value } });
-  }, [value]);
+    if (current !== next.text) view.current.dispatch({ changes: { from: 0, to: current.length, insert: next.text } });
+  }, [picked, replaceWith]);
 
   const mark = (found) => {
     const doc = view.current.state.doc;
@@ -160,7 +185,7 @@ export function RewardEditor({ value, onChange, world, onValidated }) {
   };
   const pick = (event) => {
     const name = event.currentTarget.value;
-    if (name && EXAMPLES[name]) onChange(EXAMPLES[name]);
+    if (name && EXAMPLES[name]) setPicked({ text: EXAMPLES[name] });
     event.currentTarget.value = "";
   };
   return html`<div class="reward-editor">

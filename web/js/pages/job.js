@@ -89,10 +89,11 @@ export function JobPage({ jobId }) {
     }
   };
   const active = !FINISHED.has(job.status);
+  const modelId = job.model_id || job.config.model_id;
   const latest = progress.length ? progress[progress.length - 1] : null;
   return html`<div class="page workshop job-page">
     <nav class="crumbs" aria-label="Breadcrumb"><${Link} href="/models">Your models</${Link}> ›
-      ${job.model_id ? html`<${Link} href=${`/models/${job.model_id}`}>${job.name}</${Link}>` : job.name}</nav>
+      ${modelId ? html`<${Link} href=${`/models/${modelId}`}>${training ? job.name : "The model"}</${Link}>` : job.name}</nav>
     <h1>${training ? "Training" : "Evaluation"}: ${job.name}</h1>
     <div class="job-head">
       <p class=${"job-status " + job.status} role="status" data-status=${job.status}>${training ? "Training" : "Evaluation"} status: <strong>${JOB_STATUS[job.status] || job.status}</strong>${job.stopped_early ? " (stopped early: the last checkpoint is kept)" : ""}</p>

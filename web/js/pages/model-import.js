@@ -63,6 +63,7 @@ export function ImportModel() {
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
   const [over, setOver] = useState(false);
+  const [typed, setTyped] = useState(false); // a name the racer typed survives picking again
 
   const choose = (list) => {
     const sorted = [...list].sort((a, b) => a.path.localeCompare(b.path));
@@ -71,7 +72,7 @@ export function ImportModel() {
     setSent(null);
     setError(null);
     const root = sorted.length ? sorted[0].path.split("/")[0].replace(ARCHIVE, "") : "";
-    if (!name) setName(root.replace(/[^A-Za-z0-9-]/g, "-").slice(0, 63));
+    if (!typed) setName(root.replace(/[^A-Za-z0-9-]/g, "-").slice(0, 63));
   };
   const fromInput = (event) => {
     const files = [...event.currentTarget.files];
@@ -131,7 +132,7 @@ export function ImportModel() {
       <label class="button">Choose archive<input type="file" class="visually-hidden" accept=".tar.gz,.tgz,.zip" aria-label="Choose archive" onChange=${fromInput} /></label>
     </div>
     ${picked.length > 0 && html`<section aria-label="Files">
-      <${Field} label="Model name" hint="Letters, digits and hyphens."><input value=${name} onInput=${(e) => setName(e.currentTarget.value)} /></${Field}>
+      <${Field} label="Model name" hint="Letters, digits and hyphens."><input value=${name} onInput=${(e) => { setTyped(true); setName(e.currentTarget.value); }} /></${Field}>
       <table class="files-table" aria-label="Files to import">
         <thead><tr><th>File</th><th>Size</th><th>Upload</th><th>Validation</th></tr></thead>
         <tbody>${rows.map((r) => html`<tr key=${r.path} data-file=${r.path} class=${r.errors.length ? "has-errors" : ""}>

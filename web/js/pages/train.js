@@ -69,6 +69,7 @@ export function CreateModel({ cloneJobId = null }) {
   const [workers, setWorkers] = useState(2);
   const [envs, setEnvs] = useState(4);
   const [reward, setReward] = useState(EXAMPLES["Follow the center line"]);
+  const [loadReward, setLoadReward] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   // Clone: start from a finished training's settings; its weights seed the new training.
@@ -86,6 +87,7 @@ export function CreateModel({ cloneJobId = null }) {
       else if (Array.isArray(meta.action_space)) setDiscrete(meta.action_space.map(({ steering_angle, speed }) => ({ steering_angle, speed })));
       setHp((h) => ({ ...h, ...c.hyperparameters }));
       setReward(c.reward_function);
+      setLoadReward({ text: c.reward_function });
       const w = c.world || {};
       setWorld((old) => ({ ...old, track_id: w.track_id || old.track_id, race_type: w.race_type || old.race_type,
         direction: w.direction || null }));
@@ -142,7 +144,7 @@ export function CreateModel({ cloneJobId = null }) {
     <form onSubmit=${submit}>
       <fieldset><legend>Training details</legend>
         <${Field} label="Model name" hint="Letters, digits and hyphens, up to 63 characters.">
-          <input required pattern="[A-Za-z0-9-]{1,63}" value=${name} onInput=${(e) => setName(e.currentTarget.value)} /></${Field}>
+          <input required pattern="[A-Za-z0-9\\-]{1,63}" value=${name} onInput=${(e) => setName(e.currentTarget.value)} /></${Field}>
       </fieldset>
       <${TrackPicker} tracks=${list} world=${world} setWorld=${setWorld} />
       <fieldset><legend>Agent</legend>
@@ -161,7 +163,7 @@ export function CreateModel({ cloneJobId = null }) {
         <${ActionSpaceEditor} type=${type} space=${space} onChange=${type === "discrete" ? setDiscrete : setContinuous} />
       </fieldset>
       <fieldset><legend>Reward function</legend>
-        <${RewardEditor} value=${reward} onChange=${setReward} world=${worldJson(world)} />
+        <${RewardEditor} value=${reward} replaceWith=${loadReward} onChange=${setReward} world=${worldJson(world)} />
       </fieldset>
       <details class="customizations"><summary>Hyperparameters</summary>${HYPERPARAMETERS.map(hpField)}</details>
       <details class="customizations"><summary>Simulation on this server</summary>
