@@ -64,7 +64,8 @@ def write_folder_tar(
     keep, name = folder_entries(files, checkpoints, choice)
     now = time.time()
     paths = {f.path for f in keep}
-    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+    # Level 1: weights barely compress, and level 9 kept a 40 MB export busy for tens of seconds.
+    with tarfile.open(fileobj=out, mode="w:gz", compresslevel=1) as archive:
         for f in keep:
             _add_file(archive, f.path, blobs.path(f.sha256), now)
         _add_bytes(archive, COACH_CHECKPOINT, (name + "\n").encode(), now)

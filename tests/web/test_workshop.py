@@ -195,7 +195,7 @@ async def evaluate_and_export(page: Page) -> None:
     await screenshot(page, "workshop-08-evaluation")
 
     await page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="The model").click()
-    async with page.expect_download() as download:
+    async with page.expect_download(timeout=120_000) as download:
         await page.get_by_role("link", name="Download model folder (.tar.gz)").click()
     path = Path(await (await download.value).path())
     with tarfile.open(path, "r:gz") as archive:
