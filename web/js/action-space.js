@@ -37,12 +37,16 @@ export function actionSpaceProblems(type, space) {
 // The fan: the car at the bottom centre, steering as the angle (left is left), speed as the length.
 function Fan({ type, space }) {
   const cx = 150, cy = 150, r = 130;
+  // Scaled to the fastest action, as the console draws it, so slow spaces do not collapse to a dot.
+  const speeds = type === "discrete" ? space.map((a) => a.speed) : [space.speed.high];
+  const top = Math.min(SPEED[1], Math.max(0.5, ...speeds.filter((v) => isFinite(v))));
   const point = (angle, speed) => {
-    const rad = ((90 + angle) * Math.PI) / 180;
-    const len = (Math.min(Math.max(speed, 0), SPEED[1]) / SPEED[1]) * r;
+    const rad = ((90 + (isFinite(angle) ? angle : 0)) * Math.PI) / 180;
+    const len = (Math.min(Math.max(isFinite(speed) ? speed : 0, 0), top) / top) * r;
     return [cx + Math.cos(rad) * len, cy - Math.sin(rad) * len];
   };
-  const grid = [1, 2, 3, 4].map((v) => html`<circle class="fan-grid" cx=${cx} cy=${cy} r=${(v / SPEED[1]) * r} />`);
+  const grid = [0.25, 0.5, 0.75, 1].map((f) => html`<circle class="fan-grid" cx=${cx} cy=${cy} r=${f * r} />`);
+  const scale = html`<text class="fan-label" x=${cx + 4} y="18">${top} m/s</text>`;
   let body;
   if (type === "discrete") {
     body = space.map((a, i) => {
@@ -62,7 +66,7 @@ function Fan({ type, space }) {
     body = html`<path class="fan-area" d=${d} />`;
   }
   return html`<svg class="fan" viewBox="0 0 300 160" role="img" aria-label="Action space: steering angle and speed">
-    ${grid}<line class="fan-axis" x1=${cx} y1=${cy} x2=${cx} y2="10" />${body}
+    ${grid}${scale}<line class="fan-axis" x1=${cx} y1=${cy} x2=${cx} y2="10" />${body}
     <text class="fan-label" x="8" y="155">left</text><text class="fan-label" x="270" y="155">right</text>
   </svg>`;
 }

@@ -2,7 +2,7 @@
 // four example functions to start from, and Validate (POST /api/reward/validate) marking each
 // problem at its line.
 import { html, useEffect, useRef, useState } from "./lib.js";
-import { EditorState, EditorView, basicSetup, lintGutter, python, setDiagnostics } from "../vendor/codemirror.mjs";
+import { EditorState, EditorView, basicSetup, lintGutter, oneDark, python, setDiagnostics } from "../vendor/codemirror.mjs";
 import { ApiError } from "./api.js";
 
 // The guide's examples ("Examples of the AWS DeepRacer reward function"), rewritten in its spirit.
@@ -145,6 +145,7 @@ export function RewardEditor({ value, replaceWith, onChange, world, onValidated 
           basicSetup,
           python(),
           lintGutter(),
+          oneDark,
           THEME,
           EditorView.contentAttributes.of({ "aria-label": "Reward function" }),
           EditorView.updateListener.of((update) => update.docChanged && changed.current(update.state.doc.toString())),

@@ -55,7 +55,7 @@ function Evaluate({ model, tracks }) {
     event.preventDefault();
     setError(null);
     try {
-      const job = await post("/api/jobs", { kind: "evaluation", model_id: model.id, world: { track_id: trackId }, evaluation: { trials: Number(trials) } });
+      const job = await post("/api/jobs", { kind: "evaluation", name: `${model.name.slice(0, 57)}-eval`, model_id: model.id, world: { track_id: trackId }, evaluation: { trials: Number(trials) } });
       navigate(`/jobs/${job.id}`);
     } catch (failure) {
       setError(failure);
