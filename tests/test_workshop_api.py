@@ -106,7 +106,7 @@ async def test_a_model_entered_in_an_open_race_is_not_deleted(
                     "track_id": "reinvent_base",
                     "start": "2020-01-01T00:00:00+00:00",
                     "end": "2099-01-01T00:00:00+00:00",
-                },  # fmt: skip
+                },
             )
         ).json()
         assert (await racer.post(f"/api/join/{race['invite_code']}")).status_code in (200, 201)

@@ -56,13 +56,17 @@ def broken_folder(root: Path) -> Path:
 
 # The page's policy forbids eval, so waits run as functions (page.evaluate) that await events.
 POINTS_ABOVE = """(el, n) => new Promise((resolve) => {
-  const check = () => { if (Number(el.dataset.points) > n) { observer.disconnect(); resolve(Number(el.dataset.points)); } };
+  const check = () => {
+    if (Number(el.dataset.points) > n) { observer.disconnect(); resolve(Number(el.dataset.points)); }
+  };
   const observer = new MutationObserver(check);
   observer.observe(el, { attributes: true, attributeFilter: ["data-points"] });
   check();
 })"""
 VIDEO_PLAYS = """(v) => new Promise((resolve, reject) => {
-  const done = () => { if (v.videoWidth > 0 && v.currentTime > 0) resolve({ width: v.videoWidth, time: v.currentTime }); };
+  const done = () => {
+    if (v.videoWidth > 0 && v.currentTime > 0) resolve({ width: v.videoWidth, time: v.currentTime });
+  };
   v.addEventListener("timeupdate", done);
   v.addEventListener("error", () => reject(new Error("video error " + (v.error && v.error.code))));
   v.play().catch(reject);
@@ -191,7 +195,8 @@ async def evaluate_and_export(page: Page) -> None:
     async with page.expect_download() as simtrace_download:
         await page.get_by_role("link", name="Download simtrace").click()
     simtrace = Path(await (await simtrace_download.value).path())
-    assert simtrace.read_text().splitlines()[0].startswith("episode,steps,X,Y")
+    header = (await asyncio.to_thread(simtrace.read_text)).splitlines()[0]
+    assert header.startswith("episode,steps,X,Y"), header
     await screenshot(page, "workshop-08-evaluation")
 
     await page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="The model").click()
