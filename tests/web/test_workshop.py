@@ -259,4 +259,16 @@ async def test_api_tokens_are_shown_once_and_revoked(
         await expect(tokens).to_contain_text("Revoked")
         refused = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {secret}"})
         assert refused.status_code == 401
+    await page.get_by_label("Car name").fill("garage-car")
+    await page.get_by_role("button", name="Create car").click()
+    car_secret = await page.get_by_role("textbox", name="New car token").input_value()
+    assert car_secret.startswith("tsc_")
+    await page.get_by_role("button", name="Done").click()
+    await expect(page.get_by_role("region", name="Cars")).to_contain_text("garage-car (active)")
     await screenshot(page, "workshop-11-account")
+    # Phone size: the same pages stay usable in one column.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.get_by_role("link", name="Your models").click()
+    await page.get_by_role("link", name="Create model").click()
+    await expect(page.get_by_role("img", name="Action space: steering angle and speed")).to_be_visible()
+    await screenshot(page, "workshop-12-create-model-phone")

@@ -46,7 +46,7 @@ function Fan({ type, space }) {
     return [cx + Math.cos(rad) * len, cy - Math.sin(rad) * len];
   };
   const grid = [0.25, 0.5, 0.75, 1].map((f) => html`<circle class="fan-grid" cx=${cx} cy=${cy} r=${f * r} />`);
-  const scale = html`<text class="fan-label" x=${cx + 4} y="18">${top} m/s</text>`;
+  const scale = html`<text class="fan-label fan-scale" x="296" y="14">outer ring ${top} m/s</text>`;
   let body;
   if (type === "discrete") {
     body = space.map((a, i) => {

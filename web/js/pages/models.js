@@ -39,10 +39,10 @@ export function ModelsList() {
           <td><span class=${"status " + r.status.toLowerCase()}>${r.status}</span></td>
           <td>${sensorsOf(r.metadata)}</td><td>${r.metadata ? ALGORITHMS[r.metadata.training_algorithm] || r.metadata.training_algorithm : ""}</td>
           <td>${actionSummary(r.metadata)}</td><td>${shortDate(r.created)}</td>
-          <td class="row-actions">${r.model
+          <td><div class="row-actions">${r.model
             ? html`<${Link} class="button" href=${`/models/${r.model.id}`}>Open</${Link}>
                 <a class="button" href=${`/api/models/${r.model.id}/export`} download>Download model</a>`
-            : html`<${Link} class="button" href=${`/jobs/${r.job.id}`}>Training</${Link}>`}</td>
+            : html`<${Link} class="button" href=${`/jobs/${r.job.id}`}>Training</${Link}>`}</div></td>
         </tr>`)}</tbody></table>`}
   </div>`;
 }
