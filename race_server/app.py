@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from race_server import auth
-from race_server.api import car_ws, fleet, identity, jobs, ops, race_roster, race_ws, races, timekeeper, tracks, web
+from race_server.api import car_ws, fleet, fleet_ws, identity, jobs, ops, race_roster, race_ws, races, timekeeper, tracks, web
 from race_server.api import models as models_api
 from race_server.api.edge import EdgeGuard
 from race_server.api.errors import ApiError, error_response, http_error, internal_error
@@ -91,6 +91,7 @@ def create_app(
             *race_ws.routes,
             *car_ws.routes,
             *fleet.routes,
+            *fleet_ws.routes,
             *timekeeper.routes,
             *race_roster.routes,
             *tracks.routes,
