@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from race_server import auth
-from race_server.api import car_ws, fleet, fleet_ws, identity, jobs, ops, race_roster, race_ws, races, timekeeper, tracks, web
+from race_server.api import car_ws, fleet, identity, jobs, ops, race_roster, race_ws, races, timekeeper, tracks, web
 from race_server.api import models as models_api
 from race_server.api.edge import EdgeGuard
 from race_server.api.errors import ApiError, error_response, http_error, internal_error
+from race_server.api.fleet_ws import routes as fleet_ws_routes
 from race_server.api.middleware import RequestContext
 from race_server.api.socket_watch import close_socket_watch
 from race_server.bus import create_bus
@@ -91,7 +92,7 @@ def create_app(
             *race_ws.routes,
             *car_ws.routes,
             *fleet.routes,
-            *fleet_ws.routes,
+            *fleet_ws_routes,
             *timekeeper.routes,
             *race_roster.routes,
             *tracks.routes,
