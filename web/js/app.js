@@ -8,6 +8,8 @@ import { EnterRace, RacePage } from "./pages/race.js";
 import { LivePage } from "./pages/live.js";
 import { CreateRace } from "./pages/create-race.js";
 import { ManageRaces } from "./pages/manage.js";
+import { FleetPage } from "./pages/fleet.js";
+import { TimekeeperPage } from "./pages/timekeeper.js";
 
 function route(me) {
   const path = location.pathname.replace(/\/+$/, "") || "/";
@@ -25,7 +27,9 @@ function route(me) {
   if (path === "/" || path === "/races") return html`<${RaceCards} />`;
   if ((m = path.match(/^\/races\/(\d+)$/))) return html`<${RacePage} raceId=${Number(m[1])} />`;
   if ((m = path.match(/^\/races\/(\d+)\/enter$/))) return html`<${EnterRace} raceId=${Number(m[1])} />`;
+  if ((m = path.match(/^\/races\/(\d+)\/timekeeper$/))) return html`<${TimekeeperPage} raceId=${Number(m[1])} />`;
   if (path === "/manage") return html`<${ManageRaces} />`;
+  if (path === "/fleet") return html`<${FleetPage} />`;
   if (path === "/manage/new") return html`<${CreateRace} />`;
   if ((m = path.match(/^\/manage\/(\d+)\/edit$/))) return html`<${CreateRace} raceId=${Number(m[1])} />`;
   return html`<div class="page"><h1>Page not found</h1><p><${Link} href="/">Go to Trackside home</${Link}></p></div>`;
@@ -40,7 +44,7 @@ function Nav({ me }) {
     <${Link} class="brand" href="/">Trackside</${Link}>
     <nav aria-label="Main">
       ${me && html`<${Link} href="/races">Community races</${Link}>`}
-      ${me && me.role === "organizer" && html`<${Link} href="/manage">Manage races</${Link}><${Link} href="/manage/new">Create race</${Link}>`}
+      ${me && me.role === "organizer" && html`<${Link} href="/manage">Manage races</${Link}><${Link} href="/manage/new">Create race</${Link}><${Link} href="/fleet">Fleet</${Link}>`}
     </nav>
     <div class="account">
       ${me
