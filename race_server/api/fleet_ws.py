@@ -71,4 +71,5 @@ async def ws_fleet(websocket: WebSocket) -> None:
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
             await reader
 
+
 routes: list[BaseRoute] = [WebSocketRoute("/ws/fleet", ws_fleet)]

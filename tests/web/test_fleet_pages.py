@@ -120,9 +120,7 @@ async def test_the_organizer_sees_a_simulated_car_come_online_assigns_it_and_e_s
         await expect(fact(card, "Throttle")).to_have_text("Neutral")
         await expect(card.get_by_text("E-stop latched")).to_be_visible()
         await screenshot(page, "31-fleet-e-stopped")
-        refused = await context.request.post(
-            f"{server.url}/api/fleet/{car_id}/commands", data={"type": "arm"}
-        )
+        refused = await context.request.post(f"{server.url}/api/fleet/{car_id}/commands", data={"type": "arm"})
         assert refused.status == 409 and (await refused.json())["code"] == "estop_latched"
 
         # Clear e-stop, drive again, then E-stop all cars.
@@ -132,7 +130,9 @@ async def test_the_organizer_sees_a_simulated_car_come_online_assigns_it_and_e_s
         await drive(context, server, car_id)
         await until(lambda: car.controller.armed and backend.throttle > 0.0)
         await page.get_by_role("button", name="E-stop all cars").click()
-        await expect(page.get_by_role("status").filter(has_text="E-stop all cars: Blue Thunder: stopped")).to_be_visible()
+        await expect(
+            page.get_by_role("status").filter(has_text="E-stop all cars: Blue Thunder: stopped")
+        ).to_be_visible()
         await until(lambda: car.controller.estop and not car.controller.armed and backend.throttle == 0.0, timeout=5)
         await expect(card).to_have_attribute("data-estop", "true")
 
@@ -145,7 +145,11 @@ async def test_the_organizer_sees_a_simulated_car_come_online_assigns_it_and_e_s
 
 
 async def drive(context: Any, server: LiveServer, car_id: int) -> None:
-    for command in ({"type": "set_mode", "mode": "manual"}, {"type": "arm"}, {"type": "drive", "angle": 0.2, "throttle": 0.5}):
+    for command in (
+        {"type": "set_mode", "mode": "manual"},
+        {"type": "arm"},
+        {"type": "drive", "angle": 0.2, "throttle": 0.5},
+    ):
         await api_as(context, "POST", f"/api/fleet/{car_id}/commands", server, command)
 
 

@@ -166,8 +166,7 @@ function CarCard({ car, races }) {
           <option value="">Not assigned</option>
           ${races.map((r) => html`<option key=${r.id} value=${String(r.id)}>${r.config.name}</option>`)}
         </select></label>
-      ${car.race_id && html`<p class="hint"><${Link} href=${`/races/${car.race_id}/live`}>Go to LIVE race</${Link}> ·
-        <${Link} href=${`/races/${car.race_id}/timekeeper`}>Timekeeper panel</${Link}></p>`}
+      ${car.race_id && html`<p class="hint"><${Link} href=${`/races/${car.race_id}/live`}>Go to LIVE race</${Link}>${" · "}<${Link} href=${`/races/${car.race_id}/timekeeper`}>Timekeeper panel</${Link}></p>`}
     </div>
     ${note && html`<p class="notice" role="status">${note}</p>`}
     <${ErrorNote} error=${error} />

@@ -46,11 +46,13 @@ export function TimekeeperPage({ raceId }) {
   const live = timing && timing.on_track;
   const laps = t ? t.laps : timing ? timing.laps : 0;
   const offTrack = t ? t.off_track : timing ? timing.off_track : 0;
-  const left = t && !timing.paused ? t.time_remaining_ms : timing ? timing.time_remaining_ms : null;
+  const left = !live ? null : t && !timing.paused ? t.time_remaining_ms : timing.time_remaining_ms;
+  const lastLap = t ? t.last_lap_ms : timing && timing.last_lap_ms;
+  const bestLap = t ? t.best_lap_ms : timing && timing.best_lap_ms;
   const notPhysical = problem && problem.code === "not_physical";
   return html`<div class="page timekeeper">
-    <nav class="crumbs" aria-label="Breadcrumb"><${Link} href="/races">Community races</${Link}> ›
-      ${race ? html`<${Link} href=${`/races/${raceId}/live`}>${race.config.name} LIVE</${Link}>` : "…"} › Timekeeper panel</nav>
+    <nav class="crumbs" aria-label="Breadcrumb"><${Link} href="/races">Community races</${Link}>${" › "}
+      ${race ? html`<${Link} href=${`/races/${raceId}/live`}>LIVE: ${race.config.name}</${Link}>` : "…"}${" › "}Timekeeper panel</nav>
     <h1>Timekeeper panel${race ? `: ${race.config.name}` : ""}</h1>
     <${ConnectionBanner} connection=${state.connection} />
     ${notPhysical
@@ -61,14 +63,16 @@ export function TimekeeperPage({ raceId }) {
       <section class="card timing" aria-label="Timing">
         <p class="on-track" role="status">${live
           ? html`<strong>${name(timing.racer_id)}</strong> is on track${timing.paused ? html` — <strong class="warning">Paused</strong>` : ""}`
-          : state.run && state.run.phase === "countdown" ? `Countdown for ${name(state.run.racer_id)}…` : "No run on track."}</p>
+          : state.run && state.run.phase === "countdown" ? `Countdown for ${name(state.run.racer_id)}…`
+          : timing && timing.racer_id ? `No run on track. Last run: ${name(timing.racer_id)}, ${timing.laps} lap${timing.laps === 1 ? "" : "s"}.`
+          : "No run on track."}</p>
         <dl class="timing-facts">
           <div><dt>Laps</dt><dd data-fact="laps">${laps}</dd></div>
           <div><dt>Off-track</dt><dd data-fact="off-track">${offTrack}</dd></div>
           <div><dt>Time left</dt><dd class="time">${left === null ? "—" : clock(left / 1000)}</dd></div>
           <div><dt>Current lap</dt><dd class="time">${live ? lapTime(t ? t.lap_time_ms : timing.lap_time_ms) : "—"}</dd></div>
-          <div><dt>Last lap</dt><dd class="time">${timing && timing.last_lap_ms ? lapTime(timing.last_lap_ms) : "—"}</dd></div>
-          <div><dt>Best lap</dt><dd class="time">${timing && timing.best_lap_ms ? lapTime(timing.best_lap_ms) : "—"}</dd></div>
+          <div><dt>Last lap</dt><dd class="time">${lastLap ? lapTime(lastLap) : "—"}</dd></div>
+          <div><dt>Best lap</dt><dd class="time">${bestLap ? lapTime(bestLap) : "—"}</dd></div>
         </dl>
         <div class="timekeeper-buttons">
           <button type="button" class="primary lap-button" disabled=${!live || timing.paused}
