@@ -107,8 +107,7 @@ function PhysicalTrack({ raceId }) {
       ? html`<p>This race runs on the physical track with <strong>${car.name}</strong> (${car.online ? "online" : "offline"}).</p>
           <div class="actions"><${Link} class="button primary" href=${`/races/${raceId}/timekeeper`}>Timekeeper panel</${Link}>
             <${Link} class="button" href="/fleet">Fleet</${Link}></div>`
-      : html`<p class="hint">This race runs on the simulator. To race a physical car, assign it to this race in the
-          <${Link} href="/fleet">Fleet</${Link}> before Launch simulator.</p>`}
+      : html`<p class="hint">This race runs on the simulator. To race a physical car, assign it to this race in the${" "}<${Link} href="/fleet">Fleet</${Link}> before Launch simulator.</p>`}
   </section>`;
 }
 

@@ -212,8 +212,7 @@ export function FleetPage() {
     <${ErrorNote} error=${error} />
     <p class="hint">A car assigned to a LIVE race races there on the physical track: launching a racer sends the
       car the racer's model, counts down and starts it. E-stop puts a car in neutral and disarms it until Clear e-stop.</p>
-    ${fleet.cars !== null && cars.length === 0 && html`<p class="empty">No cars yet: add one below and start
-      <code>trackside car</code> on it with its token (see docs/cars.md).</p>`}
+    ${fleet.cars !== null && cars.length === 0 && html`<p class="empty">No cars yet: add one below and start${" "}<code>trackside car</code> on it with its token (see docs/cars.md).</p>`}
     <div class="cars">${cars.map((car) => html`<${CarCard} key=${car.id} car=${car} races=${races} />`)}</div>
     <${AddCar} />
   </div>`;

@@ -56,8 +56,7 @@ export function TimekeeperPage({ raceId }) {
     <h1>Timekeeper panel${race ? `: ${race.config.name}` : ""}</h1>
     <${ConnectionBanner} connection=${state.connection} />
     ${notPhysical
-      ? html`<p class="notice" role="status">This race is not running on the physical track. Assign a car to it in the
-          <${Link} href="/fleet">Fleet</${Link}>, then Launch simulator on the <${Link} href=${`/races/${raceId}/live`}>LIVE page</${Link}>.</p>`
+      ? html`<p class="notice" role="status">This race is not running on the physical track. Assign a car to it in the${" "}<${Link} href="/fleet">Fleet</${Link}>, then Launch simulator on the <${Link} href=${`/races/${raceId}/live`}>LIVE page</${Link}>.</p>`
       : html`<${ErrorNote} error=${problem} />`}
     <div class="timekeeper-layout">
       <section class="card timing" aria-label="Timing">
