@@ -225,6 +225,9 @@ async def time_it(page: Page) -> None:
     await expect(timing.get_by_role("status").filter(has_text="Paused")).to_be_visible()
     await expect(timing.get_by_role("button", name="Lap", exact=True)).to_be_disabled()
     await screenshot(page, "33-timekeeper-paused")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await screenshot(page, "35-timekeeper-paused-phone")
+    await page.set_viewport_size({"width": 1440, "height": 1000})
     await timing.get_by_role("button", name="Resume").click()
     await expect(timing.get_by_role("button", name="Lap", exact=True)).to_be_enabled()
 
