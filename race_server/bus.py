@@ -260,9 +260,9 @@ class InProcessBus(EventBus):
 def create_bus(redis_url: str | None, *, prefix: str = "trackside:") -> EventBus:
     """The Redis bus when a URL is configured (scale-out), else the in-process bus."""
     if redis_url:
+        # Imported here so the in-process bus never loads the redis client, and so redis_bus
+        # (which builds on this module) can be imported first without a cycle.
+        from race_server.redis_bus import RedisBus
+
         return RedisBus(redis_url, prefix=prefix)
     return InProcessBus()
-
-
-# At the end because redis_bus builds on the classes above; re-exported so callers need one module.
-from race_server.redis_bus import RedisBus  # noqa: E402

@@ -19,11 +19,11 @@ from race_server.bus import (
     BusGap,
     EventBus,
     InProcessBus,
-    RedisBus,
     SubscriberDropped,
     Subscription,
     create_bus,
 )
+from race_server.redis_bus import RedisBus
 from tests.tcp_proxy import TcpProxy
 
 WAIT = 10.0  # upper bound for anything that should happen promptly

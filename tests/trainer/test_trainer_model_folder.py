@@ -129,10 +129,17 @@ def test_folder_layout(discrete_folder: Path) -> None:
 
 
 def test_fresh_process_reproduces_actions(discrete_folder: Path, tmp_path: Path) -> None:
+    """Another process, forced onto a different intra-op thread count, gives the same policy outputs.
+
+    Bit-identity holds only for the same thread count: float32 reductions split across threads sum
+    in another order (differences of ~1e-8 were seen). So this compares with a float32 tolerance
+    and requires the same greedy actions; same-process determinism is tested bit for bit elsewhere."""
     obs = _observations(24)
     np.savez(tmp_path / "obs.npz", FRONT_FACING_CAMERA=obs["FRONT_FACING_CAMERA"])
+    child_threads = 1 if torch.get_num_threads() > 1 else 2
     script = (
         "import json, sys, numpy as np, torch\n"
+        f"torch.set_num_threads({child_threads})\n"
         "from trainer.checkpoint import read_model_folder, load_checkpoint\n"
         "from trainer.train import policy_from_state\n"
         "folder = read_model_folder(sys.argv[1])\n"
@@ -155,7 +162,7 @@ def test_fresh_process_reproduces_actions(discrete_folder: Path, tmp_path: Path)
     assert isinstance(policy, PPOActorCritic)
     with torch.no_grad():
         ours = policy.policy_output({k: torch.as_tensor(v) for k, v in obs.items()}).numpy()
-    np.testing.assert_array_equal(theirs.astype(np.float32), ours)
+    np.testing.assert_allclose(theirs.astype(np.float32), ours, rtol=1e-5, atol=1e-6)
     assert np.array_equal(theirs.argmax(1), ours.argmax(1))
 
 
