@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from race_server import auth
-from race_server.api import identity, jobs, ops, race_ws, races
+from race_server.api import identity, jobs, ops, race_ws, races, video, whep
 from race_server.api import models as models_api
 from race_server.api.errors import ApiError, error_response
 from race_server.api.middleware import RequestContext
@@ -25,6 +25,7 @@ from race_server.db.pool import create_pool
 from race_server.metrics import Metrics
 from race_server.models.store import ModelStore
 from race_server.settings import Settings
+from race_server.stream.service import video_service
 
 log = logging.getLogger("trackside.app")
 
@@ -63,6 +64,8 @@ def create_app(
                 await supervisor.start()
                 stack.push_async_callback(supervisor.close)
                 app.state.job_supervisor = supervisor
+            # live video: one encoder process per race with a simulator, WHEP viewers, recordings
+            app.state.video = await stack.enter_async_context(video_service(settings.data_dir, settings.video))
             # races: LIVE queue service, classic evaluator, race websocket feeds (race_server.api.race_runtime)
             from race_server.api.race_runtime import start_races
 
@@ -78,7 +81,16 @@ def create_app(
         return error_response(exc)
 
     app = Starlette(
-        routes=[*ops.routes, *identity.routes, *models_api.routes, *jobs.routes, *races.routes, *race_ws.routes],
+        routes=[
+            *ops.routes,
+            *identity.routes,
+            *models_api.routes,
+            *jobs.routes,
+            *races.routes,
+            *race_ws.routes,
+            *whep.routes,
+            *video.routes,
+        ],
         lifespan=lifespan,
         exception_handlers={ApiError: api_error},
     )
