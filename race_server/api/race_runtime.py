@@ -19,6 +19,7 @@ from race_server.api.race_ws import Feeds
 from race_server.queue.evaluator import MAX_EVALUATION_S, Evaluator
 from race_server.queue.service import COUNTDOWN_S, HostFactory, QueueService, default_host_factory
 from race_server.settings import Settings
+from race_server.stream.filmed_host import filmed_host_factory
 
 log = logging.getLogger("trackside.races")
 
@@ -54,11 +55,15 @@ async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> 
     await evaluator.start()
     stack.push_async_callback(evaluator.close)
     state.race_evaluator = evaluator
+    host_factory = options.host_factory or default_host_factory(options.realtime)
+    video = getattr(state, "video", None)
+    if video is not None and video.settings.enabled:  # the race's video follows its simulator
+        host_factory = filmed_host_factory(host_factory, video, state.bus, state.pool)
     queue = QueueService(
         state.pool,
         state.bus,
         data_dir,
-        host_factory=options.host_factory or default_host_factory(options.realtime),
+        host_factory=host_factory,
         countdown_s=options.countdown_s,
         time_per_racer_s=options.time_per_racer_s,
         models=models,

@@ -8,6 +8,7 @@ the end of its replay (``begin_recording`` / ``end_recording``) and stops it wit
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -32,6 +33,7 @@ class VideoService:
         self.hub = WhepHub(parse_ice_servers(settings.ice_servers), max_sessions=settings.max_viewers)
         self.streams: dict[int, RaceStream] = {}
         self._recording: dict[int, int] = {}  # race id -> run id being recorded
+        self._finished: dict[str, asyncio.Future[dict[str, Any]]] = {}  # path -> {path, frames} or {error}
 
     def stream_for(self, race_id: int) -> RaceStream | None:
         return self.streams.get(race_id)
@@ -105,7 +107,22 @@ class VideoService:
             return None
         return await stream.stop_recording()
 
+    def _finish(self, path: str) -> asyncio.Future[dict[str, Any]]:
+        future = self._finished.get(path)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._finished[path] = future
+        return future
+
+    async def recorded(self, path: Path) -> dict[str, Any]:
+        """Wait until the recording at ``path`` is finished (or failed); its {path, frames} or {error}."""
+        return await asyncio.shield(self._finish(str(path)))
+
     def _on_recorded(self, race_id: int, info: Mapping[str, Any]) -> None:
+        if info.get("path"):
+            future = self._finish(str(info["path"]))
+            if not future.done():
+                future.set_result(dict(info))
         if info.get("error"):
             log.warning(
                 "recording failed", extra={"race_id": race_id, "path": info.get("path"), "error": info["error"]}
