@@ -7,6 +7,7 @@ import io
 
 import av
 import httpx
+import numpy as np
 import pytest
 
 from race_server.settings import Settings
@@ -59,10 +60,12 @@ async def test_live_race_video_over_whep_and_its_recording(settings: Settings) -
         part = await viewer.get(url, headers={"range": "bytes=0-99"})
         assert part.status_code == 206 and part.content == whole.content[:100]
         assert part.headers["content-range"] == f"bytes 0-99/{len(whole.content)}"
-        with av.open(io.BytesIO(whole.content)) as container:
+        with av.open(io.BytesIO(whole.content), mode="r") as container:
             decoded = list(container.decode(video=0))
-        frames = [frame.to_ndarray(format="rgb24") for frame in decoded]
-        seconds = float((decoded[-1].pts - decoded[0].pts) * decoded[0].time_base)
+        frames: list[np.ndarray] = [frame.to_ndarray(format="rgb24") for frame in decoded]
+        first, last, base = decoded[0].pts, decoded[-1].pts, decoded[0].time_base
+        assert first is not None and last is not None and base is not None
+        seconds = float((last - first) * base)
         # the run from its countdown to the flag, timed by capture; frames drop only if the machine is busy
         assert seconds >= SLOT_S, seconds
         assert len(frames) >= SLOT_S * 5
