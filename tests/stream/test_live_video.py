@@ -63,9 +63,9 @@ async def test_live_race_video_over_whep_and_its_recording(settings: Settings) -
         with av.open(io.BytesIO(whole.content), mode="r") as container:
             decoded = list(container.decode(video=0))
         frames: list[np.ndarray] = [frame.to_ndarray(format="rgb24") for frame in decoded]
-        first, last, base = decoded[0].pts, decoded[-1].pts, decoded[0].time_base
-        assert first is not None and last is not None and base is not None
-        seconds = float((last - first) * base)
+        first, last, timebase = decoded[0].pts, decoded[-1].pts, decoded[0].time_base
+        assert first is not None and last is not None and timebase is not None
+        seconds = float((last - first) * timebase)
         # the run from its countdown to the flag, timed by capture; frames drop only if the machine is busy
         assert seconds >= SLOT_S, seconds
         assert len(frames) >= SLOT_S * 5
