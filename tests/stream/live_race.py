@@ -60,7 +60,8 @@ async def live_race(server: LiveServer, settings: Settings, replay_s: float = 0)
     async with race_socket(server, race_id, cookie=cookie_of(organizer)) as org_ws:
         assert (await org_ws.command("subscribe"))["type"] == "ok"
         await org_ws.wait_type("snapshot")
-        assert (await org_ws.command("launch_simulator"))["type"] == "ok"
+        launched = await org_ws.command("launch_simulator")
+        assert launched["type"] == "ok", launched
         await org_ws.wait_type("simulator", status="running", timeout=90)
         assert (await org_ws.command("set_entries_open", open=False))["type"] == "ok"
         await org_ws.wait_type("queue")
