@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
@@ -19,7 +18,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 @pytest.mark.browser
 @pytest.mark.slow
 async def test_chromium_receives_live_race_video_over_whep(settings: Settings) -> None:
-    if not Path(CHROMIUM).exists():
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 (a stat, once)
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -47,11 +46,7 @@ async def test_chromium_receives_live_race_video_over_whep(settings: Settings) -
             ARTIFACTS.mkdir(exist_ok=True)
             await page.locator("video").screenshot(path=str(ARTIFACTS / "browser_live_video.png"))
             await page.evaluate("window.__video.close()")
-            video = server.app.state.video
-            for _ in range(50):  # DELETE ends the session; the peer's teardown is asynchronous
-                if not video.hub.sessions:
-                    break
-                await asyncio.sleep(0.1)
-            assert not video.hub.sessions
+            # the page's DELETE answered only once the session was released
+            assert not server.app.state.video.hub.sessions
         finally:
             await browser.close()
