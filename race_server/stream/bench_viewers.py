@@ -38,7 +38,7 @@ def _counting_decoder(codec: Any) -> _CountingDecoder:
 async def _serve(conn: Connection) -> None:
     import aiortc.rtcrtpreceiver as receiver
 
-    receiver.get_decoder = _counting_decoder  # type: ignore[attr-defined]
+    receiver.get_decoder = _counting_decoder  # type: ignore[attr-defined,assignment]
     loop = asyncio.get_running_loop()
     peers: list[RTCPeerConnection] = []
     pending: list[RTCPeerConnection] = []
