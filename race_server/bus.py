@@ -26,7 +26,6 @@ __all__ = [
     "BusGap",
     "EventBus",
     "InProcessBus",
-    "RedisBus",
     "SubscriberDropped",
     "Subscription",
     "create_bus",

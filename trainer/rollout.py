@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing.connection
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ import torch
 import torch.multiprocessing as mp
 from numpy.typing import NDArray
 
+from race_server.lifeline import bind_to_parent
 from trainer.networks import obs_to_tensors
 
 EnvFactory = Callable[[int], gym.Env[Any, Any]]  # env index -> env; must pickle for worker processes
@@ -191,8 +193,14 @@ class EnvGroup:
 
 
 def _worker_main(
-    conn: multiprocessing.connection.Connection, factory: EnvFactory, indices: list[int], seed: int, policy: Any
+    conn: multiprocessing.connection.Connection,
+    factory: EnvFactory,
+    indices: list[int],
+    seed: int,
+    policy: Any,
+    parent_pid: int,
 ) -> None:
+    bind_to_parent(parent_pid)
     torch.set_num_threads(1)
     group = EnvGroup(factory, indices, seed)
     try:
@@ -235,7 +243,9 @@ class RolloutPool:
         for w in range(workers):
             parent, child = ctx.Pipe()
             indices = list(range(w * envs_per_worker, (w + 1) * envs_per_worker))
-            proc = ctx.Process(target=_worker_main, args=(child, factory, indices, seed, policy), daemon=True)
+            proc = ctx.Process(
+                target=_worker_main, args=(child, factory, indices, seed, policy, os.getpid()), daemon=True
+            )
             proc.start()
             child.close()
             self._procs.append(proc)

@@ -45,6 +45,7 @@ import asyncpg
 from race_server.bus import BusError, EventBus
 from race_server.db import jobs
 from race_server.db.jobs import JobEvent, JobRecord, WorkerIdentity
+from race_server.lifeline import bind_to_parent
 
 if TYPE_CHECKING:
     from race_server.models.store import ModelStore
@@ -197,9 +198,15 @@ def _run_evaluation(
 
 
 def _job_main(
-    conn: mp.connection.Connection, kind: str, config: dict[str, Any], folder: str, source: str | None
+    conn: mp.connection.Connection,
+    kind: str,
+    config: dict[str, Any],
+    folder: str,
+    source: str | None,
+    server_pid: int,
 ) -> None:
     """Entry point of a job process."""
+    bind_to_parent(server_pid)
     os.nice(JOB_NICENESS)
     stop = threading.Event()
     lock = threading.Lock()
@@ -406,7 +413,7 @@ class JobSupervisor:
         parent_conn, child_conn = ctx.Pipe()
         process = ctx.Process(
             target=_job_main,
-            args=(child_conn, job.kind, job.config, job.model_dir, source),
+            args=(child_conn, job.kind, job.config, job.model_dir, source, os.getpid()),
             name=f"trackside-job-{job.id}",
         )
         process.start()

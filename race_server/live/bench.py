@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from race_server.live.events import RunEnded
 from race_server.live.host import DriverSpec, RaceHost, RunSpec
 
 SLIDER = tuple(round(0.5 + 0.05 * i, 2) for i in range(31))
@@ -30,7 +31,7 @@ def _p(values: list[float], q: float) -> float:
 
 async def _drain(host: RaceHost) -> None:
     async for event in host.events():
-        if event["type"] == "run_end":
+        if isinstance(event, RunEnded):
             return
 
 

@@ -17,6 +17,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from race_server.lifeline import bind_to_parent
 from race_server.live.clock import TickClock
 from race_server.live.session import DT, LiveSession
 from race_server.races.ranking import Lap
@@ -197,9 +198,17 @@ class _Loop:
 
 
 def child_main(
-    conn: Connection, race_id: int, route_id: str, reverse: bool, n_sectors: int, laps: list[Lap], realtime: bool
+    conn: Connection,
+    race_id: int,
+    route_id: str,
+    reverse: bool,
+    n_sectors: int,
+    laps: list[Lap],
+    realtime: bool,
+    parent_pid: int,
 ) -> None:
     """Process entry point (spawned by ``RaceHost.start``)."""
+    bind_to_parent(parent_pid)
     priority = _raise_priority(realtime)
     try:
         session = LiveSession(race_id, route_id, reverse, n_sectors=n_sectors, laps=laps)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -28,7 +29,8 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from race_server.live.child import child_main
-from race_server.live.session import Event, to_protocol
+from race_server.live.events import HostEvent, from_wire, to_protocol
+from race_server.live.session import Event
 from race_server.live.spec import DriverSpec, RunSpec, check_multiplier
 from race_server.races.ranking import Lap
 
@@ -84,7 +86,7 @@ class RaceHost:
         parent, child = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(
             target=child_main,
-            args=(child, self.race_id, route_id, reverse, self.n_sectors, list(laps), self.realtime),
+            args=(child, self.race_id, route_id, reverse, self.n_sectors, list(laps), self.realtime, os.getpid()),
             name=f"racehost-{self.race_id}",
             daemon=True,
         )
@@ -297,14 +299,14 @@ class RaceHost:
         result: dict[str, float] = await self._call("stats", reset)
         return result
 
-    def events(self) -> AsyncIterator[Event]:
+    def events(self) -> AsyncIterator[HostEvent]:
         """Everything the host emits, in order; ends after ``close()``."""
         return self._events()
 
-    async def _events(self) -> AsyncIterator[Event]:
+    async def _events(self) -> AsyncIterator[HostEvent]:
         while True:
             event = await self._queue.get()
             if event is None:
                 self._queue.put_nowait(None)  # later iterators end too
                 return
-            yield event
+            yield from_wire(event)

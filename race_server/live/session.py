@@ -13,6 +13,7 @@ with a ``race_server.protocol`` message have exactly its fields plus ``t`` (see 
 countdown {value}, run_started {slot_s} (Go), telemetry, speed, sector, lap, penalty,
 attempt_ended. Host-only types: run_end {reason, laps, message} and host_error {message}.
 Telemetry also carries ``host``: the policy's command and the applied command of the step.
+These are the wire form of ``race_server.live.events`` (the typed union the queue service reads).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ TICK_HZ = 15.0
 DT = 1.0 / TICK_HZ
 _EPS = 1e-9
 Event = dict[str, Any]
-HOST_ONLY_TYPES = frozenset({"run_end", "host_error"})
 _RESET_COUNTERS: tuple[tuple[str, ResetKind], ...] = (
     ("crash_count", "crash"),
     ("off_track_count", "off_track"),
@@ -48,19 +48,6 @@ _ENDING_STATUS: dict[str, ResetKind] = {
     ep.IMMOBILIZED: "immobilised",
     ep.REVERSED: "reversed",
 }
-
-
-def to_protocol(event: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The ``race_server.protocol`` server message for a host event (None for host-only types)."""
-    kind = event["type"]
-    if kind in HOST_ONLY_TYPES:
-        return None
-    out = {key: value for key, value in event.items() if key != "host"}
-    if kind != "telemetry":
-        out.pop("t", None)
-    if kind == "speed":
-        out.pop("run_id", None)
-    return out
 
 
 @dataclass

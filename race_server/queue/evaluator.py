@@ -24,6 +24,7 @@ import asyncpg
 
 from race_server.bus import EventBus
 from race_server.db import races
+from race_server.lifeline import bind_to_parent
 from race_server.models.store import ModelStore
 from race_server.queue import service
 from race_server.races.ranking import Lap, best_window
@@ -64,8 +65,7 @@ def evaluate_run(spec: Any, min_laps: int, max_s: float = MAX_EVALUATION_S) -> E
                 outcome.message = str(event.get("message", ""))
                 return outcome
         laps = [
-            Lap(spec.racer_id, spec.run_id, e["lap"], e["time_ms"], e["valid"], float(e["order"]))
-            for e in outcome.laps
+            Lap(spec.racer_id, spec.run_id, e["lap"], e["time_ms"], e["valid"], float(e["order"])) for e in outcome.laps
         ]
         if laps and best_window(laps, "best_lap", min_laps) is not None:
             outcome.reason = "completed"
@@ -75,7 +75,8 @@ def evaluate_run(spec: Any, min_laps: int, max_s: float = MAX_EVALUATION_S) -> E
         pending = session.tick()
 
 
-def _nice() -> None:
+def _worker_init(server_pid: int) -> None:
+    bind_to_parent(server_pid)
     with contextlib.suppress(OSError):
         os.nice(_NICENESS)
 
@@ -104,7 +105,10 @@ class Evaluator:
 
     async def start(self) -> None:
         self._executor = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_nice
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
         self._task = asyncio.create_task(self._loop(), name="classic-evaluator")
         self._wake.set()

@@ -229,7 +229,7 @@ class QueueMachine:
     def simulator_failed(self, reason: str, now: float) -> list[Event]:
         if self.simulator not in ("launching", "running"):
             raise QueueError("simulator_not_launched", f"The simulator is {self.simulator.replace('_', ' ')}.")
-        events = self._interrupt(f"simulator failed: {reason}", now)
+        events = self.interrupt(f"simulator failed: {reason}", now)
         self.simulator = "failed"
         events.append({**self._simulator_event(), "reason": reason})
         return events
@@ -240,12 +240,12 @@ class QueueMachine:
             raise QueueError(
                 "simulator_not_launched", "The simulator has not been launched yet: choose Launch simulator."
             )
-        events = self._interrupt("simulator reset", now)
+        events = self.interrupt("simulator reset", now)
         self.simulator, self.stage = "launching", None
         events.append(self._simulator_event())
         return events
 
-    def _interrupt(self, reason: str, now: float) -> list[Event]:
+    def interrupt(self, reason: str, now: float) -> list[Event]:
         if self.run is None:
             return []
         if self.run.phase == "replay":

@@ -1,261 +1,94 @@
 """The persisting shell around the LIVE queue machine: one ``LiveRace`` per LIVE race this process owns.
 
-Every transition goes the same way: the pure ``QueueMachine`` produces events → one transaction
-stores them in the race's event log (ids assigned there), the machine's state and whatever the
-events describe (runs, laps) → then they are published on the bus channel ``race:<id>``. The log
-is the truth: a client that missed something replays it from PostgreSQL.
+Every transition goes the same way (``EventStore.transition``): the pure ``QueueMachine`` produces
+events → one transaction stores them in the race's event log (ids assigned there), the machine's
+state and whatever the events describe (runs, laps) → then they are published on the bus channel
+``race:<id>``. The log is the truth: a client that missed something replays it from PostgreSQL.
 
-Ownership: a process owns a LIVE race while it holds a PostgreSQL session advisory lock on it (on
-a pooled connection kept for that purpose); a killed process loses the lock with its connection.
-When a process loads a race whose stored state says a simulator was running, the previous owner
-died: the run in progress is marked interrupted (the racer goes back to the top of the queue,
+Parts, each with one job: ``RaceLeases`` (which process owns a race), ``EventStore`` (the log and
+the transition with its rollback), ``HostAdapter`` (what the RaceHost reports becomes transitions),
+``RunRecorder`` (each run's telemetry, written as DeepRacer logs). This class ties them together:
+taking a race over, organizer commands, launching a run, speed control.
+
+When a process takes over a race whose stored state says a simulator was running, the previous
+owner died: the run in progress is marked interrupted (the racer goes back to the top of the queue,
 flagged for relaunch), completed laps stay, and the simulator is started again.
-
-The RaceHost (``race_server.live.host``) owns the simulator and the timing clock; this service
-feeds it runs and reacts to what it emits (countdown, go, laps, run end).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
+import functools
 import logging
-import time
-import typing
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 
 from race_server import protocol
-from race_server.bus import BusError, EventBus
-from race_server.db import race_events, races
-from race_server.models.store import ModelStore, RaceFiles
-from race_server.queue.machine import (
-    QueueEntry,
-    QueueError,
-    QueueMachine,
-    QueueSettings,
-    Run,
-    SimulatorStage,
-    Submission,
+from race_server.bus import EventBus
+from race_server.db import races
+from race_server.models.store import ModelStore
+from race_server.queue.event_store import (
+    Event,
+    EventStore,
+    channel,
+    leaderboard,
+    leaderboard_event,
+    publish,
+    shape,
+    store,
+    until_stored,
 )
+from race_server.queue.host_adapter import HostAdapter
+from race_server.queue.hosting import (
+    Host,
+    HostFactory,
+    default_host_factory,
+    default_model_store,
+    driver_spec,
+    race_files,
+)
+from race_server.queue.lease import RaceLeases
+from race_server.queue.live_race import LiveRace
+from race_server.queue.machine import QueueError, QueueMachine, SimulatorStage, Submission
+from race_server.queue.persistence import (
+    COUNTDOWN_S,
+    is_over,
+    load_machine,
+    needs_owner,
+    objects_of,
+    queue_settings,
+)
+from race_server.queue.recorder import RunRecorder
 from race_server.races.config import RaceConfig
-from race_server.races.leaderboard import LeaderboardRow, build_leaderboard
-from race_server.races.ranking import Lap
+
+# The names callers import from here; each lives in the part that owns it.
+__all__ = [
+    "COUNTDOWN_S",
+    "Host",
+    "HostFactory",
+    "LiveRace",
+    "QueueService",
+    "RaceOwnedElsewhere",
+    "channel",
+    "default_host_factory",
+    "default_model_store",
+    "driver_spec",
+    "leaderboard",
+    "leaderboard_event",
+    "objects_of",
+    "publish",
+    "race_files",
+    "shape",
+    "store",
+]
 
 log = logging.getLogger("trackside.queue")
-
-Event = dict[str, Any]
-_LEASE_CLASS = 0x7472_6163  # "trac": advisory-lock namespace for race ownership
-COUNTDOWN_S = 10
-TIMING_KINDS = ("sector", "penalty", "attempt_ended")  # host events stored as they are (no state change)
-
-
-def channel(race_id: int) -> str:
-    return f"race:{race_id}"
-
-
-class Host(Protocol):
-    """What this service needs from a RaceHost (race_server.live.host.RaceHost)."""
-
-    async def start(self, route_id: str, reverse: bool, laps: Sequence[Lap] = ()) -> None: ...
-    async def launch(self, spec: Any) -> None: ...
-    async def set_speed_multiplier(self, multiplier: float) -> float: ...
-    async def abort(self, reason: str) -> None: ...
-    async def clear_timing(self) -> None: ...
-    def events(self) -> AsyncIterator[dict[str, Any]]: ...
-    async def close(self) -> None: ...
-
-
-HostFactory = Callable[[int], Host]
-
-
-def default_host_factory(realtime: bool = True) -> HostFactory:
-    def make(race_id: int) -> Host:
-        from race_server.live.host import RaceHost
-
-        host: Host = RaceHost(race_id, realtime=realtime)
-        return host
-
-    return make
-
-
-# --- protocol shaping --------------------------------------------------------------------------
-def _server_fields() -> dict[str, frozenset[str]]:
-    out: dict[str, frozenset[str]] = {}
-    for cls in typing.get_args(protocol.ServerMessage):
-        out[cls.model_fields["type"].default] = frozenset(cls.model_fields)
-    return out
-
-
-SERVER_FIELDS = _server_fields()
-
-
-def shape(event: dict[str, Any]) -> Event | None:
-    """Keep only what the protocol message of that type carries; None if it has no such type."""
-    fields = SERVER_FIELDS.get(str(event.get("type")))
-    if fields is None:
-        return None
-    return {k: v for k, v in event.items() if k in fields}
-
-
-# --- machine persistence -----------------------------------------------------------------------
-def dump_machine(machine: QueueMachine, now: float) -> dict[str, Any]:
-    return {
-        "machine": {
-            "settings": asdict(machine.settings),
-            "simulator": machine.simulator,
-            "stage": machine.stage,
-            "entries_open": machine.entries_open,
-            "queue": [asdict(e) for e in machine.queue],
-            "version": machine.version,
-            "drafts": dict(machine.drafts),
-            "run": None if machine.run is None else asdict(machine.run),
-            "winner": machine.winner,
-            "finished": list(machine.finished),
-            "next_run_id": machine.next_run_id,
-        },
-        "snapshot": machine.snapshot(now),
-    }
-
-
-def load_machine(state: dict[str, Any] | None, settings: QueueSettings) -> QueueMachine:
-    machine = QueueMachine(settings)
-    if state is None:
-        return machine
-    m = state["machine"]
-    machine.simulator = m["simulator"]
-    machine.stage = m["stage"]
-    machine.entries_open = m["entries_open"]
-    machine.queue = tuple(QueueEntry(**e) for e in m["queue"])
-    machine.version = m["version"]
-    machine.drafts = dict(m["drafts"])
-    machine.run = None if m["run"] is None else Run(**m["run"])
-    machine.winner = m["winner"]
-    machine.finished = tuple(m["finished"])
-    machine.next_run_id = m["next_run_id"]
-    return machine
-
-
-def queue_settings(
-    config: RaceConfig, countdown_s: int = COUNTDOWN_S, time_per_racer_s: float | None = None
-) -> QueueSettings:
-    slot = time_per_racer_s if time_per_racer_s is not None else config.time_per_racer_s
-    return QueueSettings(time_per_racer_s=slot, countdown_s=countdown_s, replay_s=config.replay_s)
-
-
-def objects_of(config: RaceConfig) -> dict[str, Any]:
-    """The race's objects as ``race_server.sim.objects.ObjectsConfig`` fields."""
-    if config.object_avoidance is not None:
-        oa = config.object_avoidance
-        return {
-            "race_type": "OBJECT_AVOIDANCE",
-            "number_of_obstacles": oa.count,
-            "randomize_obstacle_locations": oa.randomize,
-            "object_positions": tuple((o.location_pct, o.lane) for o in oa.obstacles),
-        }
-    if config.head_to_bot is not None:
-        hb = config.head_to_bot
-        return {
-            "race_type": "HEAD_TO_BOT",
-            "number_of_bots": hb.bots,
-            "bot_speed": hb.speed_mps,
-            "is_lane_change": hb.lane_change,
-            "lower_lane_change_time": hb.min_lane_change_s,
-            "upper_lane_change_time": hb.max_lane_change_s,
-        }
-    return {"race_type": "TIME_TRIAL"}
-
-
-async def leaderboard(
-    conn: asyncpg.Connection | asyncpg.Pool, race_id: int, config: RaceConfig
-) -> list[LeaderboardRow]:
-    laps = await races.laps(conn, race_id)
-    names = await races.names(conn, race_id)
-    return build_leaderboard(laps, config.ranking, config.min_consecutive_laps, names)
-
-
-def leaderboard_event(rows: Sequence[LeaderboardRow]) -> Event:
-    return {"type": "leaderboard", "rows": [row.to_dict() for row in rows]}
-
-
-async def publish(bus: EventBus, race_id: int, events: Sequence[Event]) -> None:
-    for event in events:
-        try:
-            await bus.publish(channel(race_id), event)
-        except BusError as error:
-            # Stored already: subscribers resync from the log when the bus is back.
-            log.warning("race %s: event %s not published: %s", race_id, event.get("id"), error)
-
-
-async def store(
-    pool: asyncpg.Pool,
-    bus: EventBus,
-    race_id: int,
-    events: Sequence[Event],
-    work: Callable[[asyncpg.Connection], Awaitable[Sequence[Event]]] | None = None,
-) -> list[Event]:
-    """Store events (plus those ``work`` returns, run in the same transaction), then publish them."""
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            more = list(await work(conn)) if work is not None else []
-            stored = await race_events.append(conn, race_id, [*events, *more])
-        # Published before the connection goes back to the pool: its reset is one more round trip.
-        await publish(bus, race_id, stored)
-    return stored
-
-
-def driver_spec(submission: races.SubmissionRow, model: RaceFiles | None) -> Any:
-    """The RaceHost's DriverSpec for a submission (``model``: its files, from the model store)."""
-    from race_server.live.host import DriverSpec
-
-    driver = submission.driver
-    if driver.get("kind") == "reference":
-        return DriverSpec(kind="reference", reference_speed=float(driver.get("reference_speed", 1.5)))
-    if model is None or model.onnx_path is None:
-        raise LookupError(f"model {submission.model_id} is gone or has no model.onnx")
-    return DriverSpec(kind="onnx", onnx_path=model.onnx_path, model_metadata=model.metadata)
-
-
-async def race_files(models: ModelStore, submission: races.SubmissionRow | None) -> RaceFiles | None:
-    if submission is None or submission.model_id is None:
-        return None
-    return await models.race_files(submission.model_id)
-
-
-def default_model_store(pool: asyncpg.Pool, data_dir: Path) -> ModelStore:
-    # races only read from the store: no weight checks or TensorFlow conversion needed
-    return ModelStore(pool, data_dir, weights_check=False, tf_converter=False)
-
-
-# --- one LIVE race -------------------------------------------------------------------------------
-@dataclass
-class LiveRace:
-    race_id: int
-    config: RaceConfig
-    machine: QueueMachine
-    lease: asyncpg.Connection | Any
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    host: Host | None = None
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    clock: float = 0.0
-    telemetry_seq: int = 0
-    traces: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    last_telemetry: dict[str, Any] | None = None
-    timing: list[Event] = field(default_factory=list)  # sector/penalty events not stored yet (see _on_host_event)
-
-    def now(self) -> float:
-        self.clock = max(self.clock, time.time())
-        return self.clock
-
-    def at(self, instant: float) -> float:
-        """A scheduled instant reached (the host's clock said so): time never runs backwards."""
-        self.clock = max(self.clock, instant)
-        return self.clock
+LEASE_CHECK_S = 2.0
 
 
 class RaceOwnedElsewhere(QueueError):
@@ -284,29 +117,38 @@ class QueueService:
         self.host_factory = host_factory or default_host_factory()
         self.countdown_s = countdown_s
         self.time_per_racer_s = time_per_racer_s
-        self.on_replay_ended = on_replay_ended
         self.races: dict[int, LiveRace] = {}
+        self.leases = RaceLeases(pool)
+        self.events = EventStore(pool, bus)
+        self.recorder = RunRecorder(data_dir)
+        self.adapter = HostAdapter(self.events, self.recorder, self._spawn, on_replay_ended)
         self._loading = asyncio.Lock()
         self._closed = False
+        self._keeper: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Take over LIVE races left with a simulator or a run by a process that is gone."""
+        """Take over the LIVE races still on that a process that is gone left with a simulator or a run."""
+        now = datetime.now(UTC)
         for race in await races.list_live(self.pool):
-            state = (race.queue_state or {}).get("machine")
-            if state and (state["simulator"] in ("launching", "running") or state["run"] is not None):
-                try:
-                    await self.live(race.id)
-                except RaceOwnedElsewhere:
-                    continue
+            if not needs_owner(race.queue_state) or is_over(race.queue_state) or race.config.status(now) == "closed":
+                continue
+            with contextlib.suppress(RaceOwnedElsewhere):
+                await self.live(race.id)
+        self._keeper = asyncio.create_task(self._keep_leases(), name="race-leases")
 
     async def close(self) -> None:
         self._closed = True
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
         for race_id in list(self.races):
             await self.release(race_id)
+        await self.leases.close()
 
     async def release(self, race_id: int) -> None:
-        """Stop owning a race (server stop, race deleted): host closed, lease given back."""
+        """Stop owning a race (server stop, race deleted, lease lost): host closed, lease given back."""
         lr = self.races.pop(race_id, None)
         if lr is None:
             return
@@ -318,10 +160,27 @@ class QueueService:
         if lr.host is not None:
             with contextlib.suppress(Exception):
                 await lr.host.close()
-        with contextlib.suppress(Exception):
-            await lr.lease.execute("SELECT pg_advisory_unlock($1, $2)", _LEASE_CLASS, race_id)
-        with contextlib.suppress(Exception):
-            await self.pool.release(lr.lease)
+        self.recorder.forget(race_id)
+        await self.leases.release(race_id)
+
+    async def _keep_leases(self) -> None:
+        """After a database outage the lease connection is gone: take the locks again, and let go of
+        races another process took meanwhile (it runs them now)."""
+        while True:
+            await asyncio.sleep(LEASE_CHECK_S)
+            if self.leases.held and not self.leases.connected:
+                try:
+                    lost = await self.leases.renew()
+                except Exception as error:  # still down: try again at the next check
+                    log.debug("race leases not renewed yet: %s", error)
+                    continue
+                for race_id in lost:
+                    log.warning("race %s: another server process took it over during the outage", race_id)
+                    await self.release(race_id)
+
+    def degraded(self) -> dict[int, str]:
+        """Races waiting for the database to store their events, with the reason."""
+        return {race_id: lr.degraded for race_id, lr in self.races.items() if lr.degraded is not None}
 
     def config_changed(self, race_id: int, config: RaceConfig) -> None:
         """An organizer edited the race: the next run uses the new slot and replay times."""
@@ -357,10 +216,7 @@ class QueueService:
             race = await races.get(self.pool, race_id)
             if race is None or race.format != "live":
                 raise QueueError("not_live", f"Race {race_id} is not a LIVE race.")
-            lease = await self.pool.acquire()
-            got = await lease.fetchval("SELECT pg_try_advisory_lock($1, $2)", _LEASE_CLASS, race_id)
-            if not got:
-                await self.pool.release(lease)
+            if not await self.leases.acquire(race_id):
                 raise RaceOwnedElsewhere(
                     "race_owned_elsewhere", f"Race {race_id} is run by another Trackside server process."
                 )
@@ -369,7 +225,7 @@ class QueueService:
             assert race is not None
             settings = queue_settings(race.config, self.countdown_s, self.time_per_racer_s)
             machine = load_machine(race.queue_state, settings)
-            lr = LiveRace(race_id, race.config, machine, lease)
+            lr = LiveRace(race_id, race.config, machine)
             self.races[race_id] = lr
         async with lr.lock:
             if machine.simulator in ("launching", "running") or machine.run is not None:
@@ -382,44 +238,25 @@ class QueueService:
 
         async def mark(conn: asyncpg.Connection) -> list[Event]:
             await races.interrupt_open_runs(conn, lr.race_id, "interrupted")
-            # The owner may have died between storing a lap and its leaderboard (see _lap).
+            # The owner may have died between storing a lap and its leaderboard (see HostAdapter._lap).
             return [leaderboard_event(await leaderboard(conn, lr.race_id, lr.config))]
 
         machine = lr.machine
         if machine.simulator in ("launching", "running"):
             await self._transition(lr, lambda m: m.simulator_failed(reason, lr.now()), mark)
         elif machine.run is not None:
-            await self._transition(lr, lambda m: m._interrupt(reason, lr.now()), mark)
+            await self._transition(lr, lambda m: m.interrupt(reason, lr.now()), mark)
         if machine.simulator == "failed":
             await self._transition(lr, lambda m: m.reset_simulator(lr.now()))
             self._spawn(lr, self._start_host(lr), "start-host")
 
-    # --- the one way state changes -----------------------------------------------------------
     async def _transition(
         self,
         lr: LiveRace,
         command: Callable[[QueueMachine], list[Event]],
-        work: Callable[[asyncpg.Connection], Awaitable[Sequence[Event]]] | None = None,
+        work: Callable[[asyncpg.Connection], Awaitable[list[Event]]] | None = None,
     ) -> list[Event]:
-        """Run a machine command and persist + publish its events (caller holds ``lr.lock``).
-        If storing fails the machine is put back as it was, so memory never runs ahead of the log."""
-        backup = copy.deepcopy(lr.machine)
-        try:
-            events = command(lr.machine)
-
-            async def persist(conn: asyncpg.Connection) -> Sequence[Event]:
-                more = list(await work(conn)) if work is not None else []
-                await races.save_queue_state(conn, lr.race_id, dump_machine(lr.machine, lr.now()))
-                return more
-
-            async with self.pool.acquire() as conn, conn.transaction():
-                more = await persist(conn)
-                stored = await race_events.append(conn, lr.race_id, [*events, *more])
-        except BaseException:
-            lr.machine = backup
-            raise
-        await publish(self.bus, lr.race_id, stored)
-        return stored
+        return await self.events.transition(lr, command, work)
 
     # --- commands ------------------------------------------------------------------------------
     async def command(self, race_id: int, message: protocol.ClientMessage, editor: str) -> None:
@@ -479,9 +316,7 @@ class QueueService:
         async with self.pool.acquire() as conn:
             subs = await races.submissions(conn, race_id)
             members = {row["user_id"] for row in await races.members(conn, race_id) if row["removed_at"] is None}
-        return [
-            Submission(s.racer_id, s.id, float(s.id), s.loadable, s.error) for s in subs if s.racer_id in members
-        ]
+        return [Submission(s.racer_id, s.id, float(s.id), s.loadable, s.error) for s in subs if s.racer_id in members]
 
     async def _launch(self, lr: LiveRace, racer_id: int, *, relaunch: bool) -> None:
         entry = next((e for e in lr.machine.queue if e.racer_id == racer_id), None)
@@ -527,11 +362,11 @@ class QueueService:
                 resets=lr.config.resets,
                 seed=run_id,
             )
-            lr.traces[run_id] = []
+            self.recorder.begin(lr.race_id, run_id)
             await lr.host.launch(spec)
         except Exception as error:
             log.exception("race %s: launching run %s failed", lr.race_id, run_id)
-            await self._run_failed(lr, run_id, f"launch failed: {error}")
+            await self.adapter.run_failed_locked(lr, run_id, f"launch failed: {error}")
 
     async def set_speed(self, race_id: int, racer_id: int, multiplier: float) -> float:
         """Speed control: only the racer on track, only during their run."""
@@ -547,6 +382,9 @@ class QueueService:
             event["applied_at"] = applied_at
         await publish(self.bus, race_id, [event])
         return applied
+
+    def run_dir(self, race_id: int, run_id: int) -> Path:
+        return self.recorder.run_dir(race_id, run_id)
 
     # --- the simulator ---------------------------------------------------------------------------
     async def _start_host(self, lr: LiveRace) -> None:
@@ -585,144 +423,6 @@ class QueueService:
             if lr.host is not host:
                 return
             try:
-                await self._on_host_event(lr, event)
+                await until_stored(lr, functools.partial(self.adapter.on_event, lr, event))
             except QueueError as error:
-                log.info("race %s: host event %s ignored: %s", lr.race_id, event.get("type"), error.message)
-
-    async def _on_host_event(self, lr: LiveRace, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "telemetry":
-            await self._telemetry(lr, event)
-            return
-        async with lr.lock:
-            if kind in TIMING_KINDS:
-                # Held back: the sector that ends a lap arrives in the same host batch as the lap, and
-                # goes into the lap's transaction so the lap does not wait behind one of its own.
-                # Otherwise stored before the next host event, or by this task, which cannot run
-                # before the pump has drained the host's batch (nothing in between suspends).
-                shaped = shape({**event, "race_id": lr.race_id})
-                if shaped is not None:
-                    lr.timing.append(shaped)
-                    self._spawn(lr, self._store_timing(lr), "timing")
-                return
-            if kind != "lap":
-                await self._flush_timing(lr)
-            run = lr.machine.run
-            same_run = run is not None and event.get("run_id") in (None, run.run_id)
-            if kind == "countdown" and run is not None and same_run and run.phase == "countdown":
-                value = int(event.get("value", event.get("n", 0)))
-                await self._transition(lr, lambda m: m.tick(lr.at(run.go_at - value)))
-            elif kind in ("go", "run_started") and run is not None and same_run and run.phase == "countdown":
-
-                async def running(conn: asyncpg.Connection) -> list[Event]:
-                    await races.set_run_status(conn, run.run_id, "running")
-                    return []
-
-                await self._transition(lr, lambda m: m.tick(lr.at(run.go_at)), running)
-            elif kind == "lap":
-                await self._lap(lr, event)
-            elif kind == "run_end" and run is not None and same_run:
-                reason = str(event.get("reason", "time_up"))
-                if reason == "time_up":
-                    await self._checkered(lr, run)
-                elif run.phase in ("countdown", "running"):
-                    await self._run_failed_locked(lr, run.run_id, reason)
-            elif kind == "host_error" and lr.machine.simulator in ("launching", "running"):
-                message = str(event.get("message", "simulator error"))
-
-                async def failed(conn: asyncpg.Connection) -> list[Event]:
-                    if run is not None:
-                        await races.set_run_status(conn, run.run_id, "failed", message)
-                    return []
-
-                await self._transition(lr, lambda m: m.simulator_failed(message, lr.now()), failed)
-
-    async def _store_timing(self, lr: LiveRace) -> None:
-        async with lr.lock:
-            await self._flush_timing(lr)
-
-    async def _flush_timing(self, lr: LiveRace) -> None:
-        """Store held-back timing events (caller holds ``lr.lock``)."""
-        if lr.timing:
-            held, lr.timing = lr.timing, []
-            await store(self.pool, self.bus, lr.race_id, held)
-
-    async def _telemetry(self, lr: LiveRace, event: dict[str, Any]) -> None:
-        shaped = shape({**event, "race_id": lr.race_id})
-        if shaped is None:
-            return
-        lr.last_telemetry = shaped
-        trace = lr.traces.get(int(event.get("run_id", 0)))
-        if trace is not None and len(trace) < 200_000:
-            trace.append(event)
-        lr.telemetry_seq += 1
-        # Telemetry is not stored: a string id marks it as live-only (never replayed, never deduped).
-        await publish(self.bus, lr.race_id, [{**shaped, "id": f"t{lr.telemetry_seq}"}])
-
-    async def _lap(self, lr: LiveRace, event: dict[str, Any]) -> None:
-        shaped = shape({**event, "race_id": lr.race_id})
-        if shaped is None:
-            return
-
-        async def record(conn: asyncpg.Connection) -> list[Event]:
-            await races.insert_lap(conn, lr.race_id, shaped)
-            return []
-
-        async def board(conn: asyncpg.Connection) -> list[Event]:
-            return [leaderboard_event(await leaderboard(conn, lr.race_id, lr.config))]
-
-        # Two steps so spectators get the lap without waiting for the leaderboard's round trips.
-        # A crash between them loses nothing: the leaderboard is derived from the stored laps
-        # (snapshots rebuild it, and _recover publishes a fresh one for clients resuming from the log).
-        # The lap goes out before the sector that ended it (held back, see _on_host_event): every
-        # connection gets one frame per round of the fan-out, so the lap reaches all 500 a round earlier.
-        held, lr.timing = lr.timing, []
-        await store(self.pool, self.bus, lr.race_id, [shaped, *held], record)
-        await store(self.pool, self.bus, lr.race_id, [], board)
-
-    async def _checkered(self, lr: LiveRace, run: Run) -> None:
-        async def completed(conn: asyncpg.Connection) -> list[Event]:
-            await races.set_run_status(conn, run.run_id, "completed", "time_up")
-            return []
-
-        if run.phase in ("countdown", "running"):
-            await self._transition(lr, lambda m: m.tick(lr.at(max(run.go_at, run.ends_at))), completed)
-        self._write_trace(lr, run.run_id)
-        self._spawn(lr, self._end_replay(lr, run), "replay")
-
-    async def _end_replay(self, lr: LiveRace, run: Run) -> None:
-        await asyncio.sleep(lr.machine.settings.replay_s)
-        async with lr.lock:
-            current = lr.machine.run
-            if current is None or current.run_id != run.run_id or current.phase != "replay":
-                return
-            await self._transition(lr, lambda m: m.tick(lr.at(run.replay_ends_at)))
-        if self.on_replay_ended is not None:
-            await self.on_replay_ended(lr.race_id)
-
-    async def _run_failed(self, lr: LiveRace, run_id: int, reason: str) -> None:
-        async with lr.lock:
-            await self._run_failed_locked(lr, run_id, reason)
-
-    async def _run_failed_locked(self, lr: LiveRace, run_id: int, reason: str) -> None:
-        run = lr.machine.run
-        if run is None or run.run_id != run_id or not lr.machine.run_in_progress:
-            return
-
-        async def failed(conn: asyncpg.Connection) -> list[Event]:
-            await races.set_run_status(conn, run_id, "failed", reason)
-            return []
-
-        await self._transition(lr, lambda m: m.run_failed(reason, lr.now()), failed)
-        self._write_trace(lr, run_id)
-
-    def _write_trace(self, lr: LiveRace, run_id: int) -> None:
-        rows = lr.traces.pop(run_id, None)
-        if rows:
-            from race_server.queue.run_logs import write_run_logs
-
-            folder = self.run_dir(lr.race_id, run_id)
-            self._spawn(lr, asyncio.to_thread(write_run_logs, folder, rows), "run-logs")
-
-    def run_dir(self, race_id: int, run_id: int) -> Path:
-        return self.data_dir / "races" / str(race_id) / "runs" / str(run_id)
+                log.info("race %s: host event %s ignored: %s", lr.race_id, event.wire.get("type"), error.message)

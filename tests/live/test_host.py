@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from race_server.live.events import HostEvent, RunEnded, RunStarted, Telemetry
 from race_server.live.host import DriverSpec, RaceHost, RaceHostError, RunSpec, to_protocol
 from race_server.live.spec import applied_speed
 from race_server.protocol import validate_server_message
@@ -38,11 +39,12 @@ def spec(run_id: int = 1, **changes: Any) -> RunSpec:
     return RunSpec(**fields)
 
 
-async def until_run_end(events: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
+async def until_run_end(events: AsyncIterator[HostEvent]) -> list[dict[str, Any]]:
+    """The wire form of each event up to the run's end (their fields are what these tests check)."""
     out = []
     async for event in events:
-        out.append(event)
-        if event["type"] == "run_end":
+        out.append(event.wire)
+        if isinstance(event, RunEnded):
             return out
     raise AssertionError(f"events ended without run_end: {[e['type'] for e in out]}")
 
@@ -170,7 +172,7 @@ async def test_abort_ends_the_run(host: RaceHost) -> None:
         await host.launch(spec(run_id=2))
     events = host.events()
     async for event in events:
-        if event["type"] == "run_started":
+        if isinstance(event, RunStarted):
             break
     await host.abort("organizer stopped the run")
     tail = await until_run_end(events)
@@ -257,7 +259,7 @@ async def test_sigkill_reports_host_error_and_fails_the_run() -> None:
     await host.launch(spec(slot_s=60.0))
     events = host.events()
     async for event in events:
-        if event["type"] == "telemetry":
+        if isinstance(event, Telemetry):
             break
     pid = host.pid
     assert pid is not None
@@ -298,7 +300,7 @@ async def test_close_mid_run_interrupts_it() -> None:
     await host.start(ROUTE, False)
     await host.launch(spec(slot_s=60.0, countdown_s=5.0))
     await host.close()
-    events = [event async for event in host.events()]
+    events = [event.wire async for event in host.events()]
     assert events[-1]["type"] == "run_end" and events[-1]["reason"] == "interrupted"
 
 

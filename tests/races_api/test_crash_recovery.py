@@ -29,12 +29,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, settings: Settings, log: Path) -> None:
+    def __init__(self, settings: Settings, log: Path, *, workers: int = 0) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
         env.update(
             DATABASE_URL=str(settings.database_url), TRACKSIDE_DATA_DIR=str(settings.data_dir),
-            TRACKSIDE_PORT=str(self.port), TRACKSIDE_SECRET_KEY=settings.secret_key, TRACKSIDE_WORKERS="0",
+            TRACKSIDE_PORT=str(self.port), TRACKSIDE_SECRET_KEY=settings.secret_key, TRACKSIDE_WORKERS=str(workers),
             TRACKSIDE_RACE_COUNTDOWN_S="1", TRACKSIDE_RACE_SLOT_S="60", TRACKSIDE_LOG_FORMAT="text",
         )  # fmt: skip
         self.log = log.open("a")

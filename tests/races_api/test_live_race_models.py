@@ -105,7 +105,8 @@ async def race_a_stored_model(
         for ws in (org_ws, ann_ws):
             assert (await ws.command("subscribe"))["type"] == "ok"
             await ws.wait_type("snapshot")
-        assert (await org_ws.command("launch_simulator"))["type"] == "ok"
+        reply = await org_ws.command("launch_simulator")
+        assert reply["type"] == "ok", (reply.get("code"), reply.get("message"))
         await org_ws.wait_type("simulator", status="running", timeout=90)
 
         assert (await org_ws.command("set_entries_open", open=False))["type"] == "ok"

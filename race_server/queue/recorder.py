@@ -1,0 +1,43 @@
+"""Each LIVE run's telemetry, kept while the run is on and written as DeepRacer logs when it ends."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from race_server.queue.run_logs import write_run_logs
+
+# A run's rows in memory: 15 per second, so this bounds a runaway slot (about 3.7 hours).
+MAX_ROWS_PER_RUN = 200_000
+
+
+class RunRecorder:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._rows: dict[tuple[int, int], list[dict[str, Any]]] = {}
+
+    def run_dir(self, race_id: int, run_id: int) -> Path:
+        return self.data_dir / "races" / str(race_id) / "runs" / str(run_id)
+
+    def begin(self, race_id: int, run_id: int) -> None:
+        self._rows[(race_id, run_id)] = []
+
+    def record(self, race_id: int, run_id: int, telemetry: dict[str, Any]) -> None:
+        rows = self._rows.get((race_id, run_id))
+        if rows is not None and len(rows) < MAX_ROWS_PER_RUN:
+            rows.append(telemetry)
+
+    def rows(self, race_id: int, run_id: int) -> list[dict[str, Any]]:
+        return list(self._rows.get((race_id, run_id), ()))
+
+    def finish(self, race_id: int, run_id: int) -> asyncio.Future[None] | None:
+        """Write the run's logs (in a thread: a long run's CSV is megabytes); None if nothing was recorded."""
+        rows = self._rows.pop((race_id, run_id), None)
+        if not rows:
+            return None
+        return asyncio.ensure_future(asyncio.to_thread(write_run_logs, self.run_dir(race_id, run_id), rows))
+
+    def forget(self, race_id: int) -> None:
+        for key in [key for key in self._rows if key[0] == race_id]:
+            del self._rows[key]
