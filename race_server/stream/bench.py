@@ -105,7 +105,7 @@ class _Viewers:
 
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=viewers_main, args=(child,), name="bench-viewers", daemon=True)
+        self.proc = ctx.Process(target=viewers_main, args=(child, os.getpid()), name="bench-viewers", daemon=True)
         self.proc.start()
         child.close()
 
@@ -211,7 +211,7 @@ async def _glass_to_glass(stream: RaceStream, hub: WhepHub, seconds: float) -> d
 
 async def _pump(host: RaceHost, stream: RaceStream) -> None:
     async for event in host.events():
-        stream.apply(event)
+        stream.apply(event.wire)
 
 
 async def _stream_benchmark(window_s: float, browser: bool, steps: tuple[int, ...]) -> dict[str, Any]:

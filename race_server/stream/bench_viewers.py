@@ -16,6 +16,8 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from race_server.lifeline import bind_to_parent
+
 
 class _CountingDecoder:
     def __init__(self) -> None:
@@ -76,7 +78,8 @@ async def _serve(conn: Connection) -> None:
         conn.send("closed")
 
 
-def viewers_main(conn: Connection) -> None:
-    """Process entry point."""
+def viewers_main(conn: Connection, parent_pid: int) -> None:
+    """Process entry point; it dies with the benchmark, however that dies."""
+    bind_to_parent(parent_pid)
     with contextlib.suppress(EOFError, BrokenPipeError, KeyboardInterrupt):
         asyncio.run(_serve(conn))

@@ -15,9 +15,7 @@ record (a path to start, None to stop), replay (seconds), close. Encoder → ser
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import math
-import signal
 import sys
 import time
 import traceback
@@ -27,6 +25,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from race_server.lifeline import bind_to_parent
 from race_server.overlay import BroadcastState, Overlay
 from race_server.sim.broadcast import VIEWS, BroadcastRenderer, Pose, PoseInterpolator, View
 from race_server.sim.tracks import load_track
@@ -230,18 +229,9 @@ class _Encoder:
             self._record(None)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to end this process when the server dies, however it dies (the pipe's EOF
-    covers the rest: the process checks it at least every frame)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def encoder_main(conn: Connection, config: EncoderConfig) -> None:
-    """Process entry point (spawned by `RaceStream.start`)."""
-    _die_with_parent()
+def encoder_main(conn: Connection, config: EncoderConfig, parent_pid: int) -> None:
+    """Process entry point (spawned by `RaceStream.start`); it dies with the server, however it dies."""
+    bind_to_parent(parent_pid)
     try:
         encoder = _Encoder(conn, config)
     except Exception as error:

@@ -22,6 +22,7 @@ import asyncpg
 
 from race_server.bus import BusGap, EventBus
 from race_server.db import races
+from race_server.live.events import HostEvent, RunEnded
 from race_server.races.ranking import Lap
 from race_server.stream.service import VideoService
 
@@ -65,13 +66,13 @@ class FilmedHost:
         self._video.begin_recording(self.race_id, int(spec.run_id))
         await self._inner.launch(spec)
 
-    def events(self) -> AsyncIterator[dict[str, Any]]:
+    def events(self) -> AsyncIterator[HostEvent]:
         return self._events()
 
-    async def _events(self) -> AsyncIterator[dict[str, Any]]:
+    async def _events(self) -> AsyncIterator[HostEvent]:
         async for event in self._inner.events():
-            self._video.apply(self.race_id, event)
-            if event.get("type") == "run_end" and event.get("reason") != "time_up":
+            self._video.apply(self.race_id, event.wire)
+            if isinstance(event, RunEnded) and event.reason != "time_up":
                 self._end_recording()
             yield event
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing as mp
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -141,7 +142,7 @@ class RaceStream:
         loop = asyncio.get_running_loop()
         parent, child = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(
-            target=encoder_main, args=(child, self.config), name=f"encoder-{self.race_id}", daemon=True
+            target=encoder_main, args=(child, self.config, os.getpid()), name=f"encoder-{self.race_id}", daemon=True
         )
         proc.start()
         child.close()
