@@ -79,6 +79,16 @@ def _int(value: Any, default: int = 0) -> int:
     return default if value is None else round(float(value))
 
 
+def _boxes(raw: Sequence[Sequence[Any]]) -> tuple[Box, ...]:
+    """Telemetry's objects: [x, y, yaw, length, width, height, is_bot] each."""
+    boxes = []
+    for item in raw:
+        if len(item) >= 7:
+            x, y, yaw, length, width, height = (float(v) for v in item[:6])
+            boxes.append(Box(x, y, yaw, length, width, height, is_bot=bool(item[6])))
+    return tuple(boxes)
+
+
 @dataclass
 class BroadcastFeed:
     """Builds `BroadcastState` from events; ``names`` maps racer ids to display names."""
@@ -152,6 +162,7 @@ class BroadcastFeed:
             resets=_int(e.get("resets")),
             off_track=_int(e.get("off_track")),
             collisions=_int(e.get("collisions")),
+            objects=_boxes(e["objects"]) if "objects" in e else s.objects,
         )
 
     def _on_sector(self, s: BroadcastState, e: Mapping[str, Any]) -> BroadcastState:
