@@ -1,5 +1,7 @@
-"""Run recordings over HTTP: ``GET /api/races/{id}/runs/{run_id}/video`` serves the WebM file with
-HTTP range support (seeking in the browser), to anyone who may watch the race."""
+"""The race's video over HTTP, besides WHEP: ``GET /api/races/{id}/runs/{run_id}/video`` serves a
+run's recording (WebM) with HTTP range support to anyone who may watch the race;
+``POST /api/races/{id}/video/view`` ({"view": "chase" | "tv" | "topdown"}) switches the live
+camera, for the race's organizer."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from race_server.api.race_access import race_access
+from race_server.api.errors import ApiError, field, json_body
+from race_server.api.race_access import RaceRole, race_access
 from race_server.auth import AuthError
+from race_server.sim.broadcast import VIEWS
 from race_server.stream.service import VideoService
 
 
@@ -28,4 +32,29 @@ async def run_video(request: Request) -> Response:
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
 
 
-routes: list[BaseRoute] = [Route("/api/races/{race_id:int}/runs/{run_id:int}/video", run_video, methods=["GET"])]
+async def switch_view(request: Request) -> Response:
+    race_id: int = request.path_params["race_id"]
+    try:
+        await race_access(request, race_id, allow=(RaceRole.ORGANIZER,))
+    except AuthError as error:
+        return JSONResponse({"error": error.message, "code": error.code}, status_code=error.status)
+    try:
+        view = field(await json_body(request), "view", str)
+    except ApiError as error:
+        return JSONResponse({"error": error.message, "code": error.code}, status_code=error.status)
+    if view not in VIEWS:
+        message = f"view {view!r} is not a camera (allowed: {', '.join(VIEWS)})"
+        return JSONResponse({"error": message, "code": "invalid"}, status_code=422)
+    video: VideoService | None = getattr(request.app.state, "video", None)
+    stream = video.stream_for(race_id) if video is not None else None
+    if stream is None or not stream.alive:
+        message = f"race {race_id} has no live video right now (its simulator is not running)"
+        return JSONResponse({"error": message, "code": "no_video"}, status_code=404)
+    stream.set_view(view)
+    return JSONResponse({"view": view})
+
+
+routes: list[BaseRoute] = [
+    Route("/api/races/{race_id:int}/runs/{run_id:int}/video", run_video, methods=["GET"]),
+    Route("/api/races/{race_id:int}/video/view", switch_view, methods=["POST"]),
+]

@@ -96,4 +96,11 @@ async def test_whep_is_authorised_like_the_race_websocket(settings: Settings) ->
         assert gone.status_code == 404 and gone.json()["code"] == "not_found"
         no_video = await organizer.get(f"/api/races/{race.race_id}/runs/12345/video")
         assert no_video.status_code == 404
+        view = f"/api/races/{race.race_id}/video/view"
+        switched = await organizer.post(view, json={"view": "tv"})
+        assert switched.status_code == 200 and switched.json() == {"view": "tv"}
+        assert (await organizer.post(view, json={"view": "drone"})).status_code == 422
+        viewer = httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {race.viewer_token}"})
+        assert (await viewer.post(view, json={"view": "tv"})).status_code == 403  # only the organizer directs
+        await viewer.aclose()
         await anonymous.aclose()
