@@ -114,12 +114,10 @@ class _Rig:
             np.multiply(self.offsets[begin:end], np.complex64(turn * inv), out=coords)
             shift = complex((lens[0] - texture.origin_x) * inv, (lens[1] - texture.origin_y) * inv)
             np.add(coords, np.complex64(shift), out=coords)
-            re, im = coords.real, coords.imag
-            np.clip(re, 0, level.cols - 1, out=re)
-            np.clip(im, 0, level.rows - 1, out=im)
             cols, rows = self._cols[begin:end], self._rows[begin:end]
-            np.copyto(cols, re, casting="unsafe")  # truncation == floor: coords are >= 0
-            np.copyto(rows, im, casting="unsafe")
+            # clamp and truncate in one pass (truncation == floor: the clamped coords are >= 0)
+            np.clip(coords.real, 0, level.cols - 1, out=cols, casting="unsafe")
+            np.clip(coords.imag, 0, level.rows - 1, out=rows, casting="unsafe")
             np.multiply(rows, level.cols, out=rows)
             np.add(rows, cols, out=rows)
             np.take(level.texels, rows, out=out[begin:end])
