@@ -86,10 +86,9 @@ class WhepHub:
         track = ViewerTrack(stream)
         session = WhepSession(secrets.token_urlsafe(16), stream.race_id, pc, track)
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-            transceiver = next((t for t in pc.getTransceivers() if t.kind == "video"), None)
-            if transceiver is None:
-                raise WhepError(400, "bad_offer", "the SDP offer has no video section (m=video)")
+            # the sending transceiver exists before the offer is applied, so the offer's video section
+            # binds to it and negotiates only the encoder's codec (preferences set later are ignored)
+            transceiver = pc.addTransceiver(track, direction="sendonly")
             mime = MIME[stream.config.codec].lower()
             codecs = [
                 c
@@ -97,9 +96,11 @@ class WhepHub:
                 if c.mimeType.lower() == mime or c.mimeType.lower() == "video/rtx"
             ]
             transceiver.setCodecPreferences(codecs)
-            sender = pc.addTrack(track)
             # aiortc would force a keyframe on its own (absent) encoder; ours is in another process
-            sender._send_keyframe = stream.request_keyframe  # type: ignore[method-assign]
+            transceiver.sender._send_keyframe = stream.request_keyframe  # type: ignore[method-assign]
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            if transceiver.mid is None:
+                raise WhepError(400, "bad_offer", "the SDP offer has no video section (m=video)")
             answer = await pc.createAnswer()
             if answer is None:
                 raise WhepError(400, "bad_offer", "no answer could be made to this offer")
@@ -111,7 +112,7 @@ class WhepHub:
         except StreamError as error:
             await self._release(session)
             raise WhepError(404, "no_video", str(error)) from None
-        except (ValueError, KeyError, AttributeError) as error:  # aiortc's SDP parser and negotiation
+        except Exception as error:  # aiortc's SDP parser and negotiation (no common codec, bad fields)
             await self._release(session)
             raise WhepError(400, "bad_offer", f"the SDP offer cannot be used: {error}") from None
         self.sessions[session.id] = session

@@ -49,24 +49,26 @@ async def live_race(server: LiveServer, settings: Settings, replay_s: float = 0)
     await make_user(settings, "organizer", "org@example.com")
     await make_user(settings, "racer", "ann@example.com", alias="ann")
     organizer = await login(server, "org@example.com")
-    created = await organizer.post("/api/races", json=live_config(replay_s=replay_s))
-    assert created.status_code == 201, created.text
-    race_id, code = created.json()["id"], created.json()["invite_code"]
     ann = await login(server, "ann@example.com")
-    racer_id = (await ann.post(f"/api/join/{code}")).json()["user_id"]
-    entry = await ann.post(f"/api/races/{race_id}/submissions", json={"driver": "reference", "reference_speed": 1.5})
-    assert entry.status_code == 201, entry.text
-    viewer = (await organizer.post(f"/api/races/{race_id}/viewer-token")).json()["token"]
-    async with race_socket(server, race_id, cookie=cookie_of(organizer)) as org_ws:
-        assert (await org_ws.command("subscribe"))["type"] == "ok"
-        await org_ws.wait_type("snapshot")
-        launched = await org_ws.command("launch_simulator")
-        assert launched["type"] == "ok", launched
-        await org_ws.wait_type("simulator", status="running", timeout=90)
-        assert (await org_ws.command("set_entries_open", open=False))["type"] == "ok"
-        await org_ws.wait_type("queue")
-        try:
+    try:
+        created = await organizer.post("/api/races", json=live_config(replay_s=replay_s))
+        assert created.status_code == 201, created.text
+        race_id, code = created.json()["id"], created.json()["invite_code"]
+        racer_id = (await ann.post(f"/api/join/{code}")).json()["user_id"]
+        entry = await ann.post(
+            f"/api/races/{race_id}/submissions", json={"driver": "reference", "reference_speed": 1.5}
+        )
+        assert entry.status_code == 201, entry.text
+        viewer = (await organizer.post(f"/api/races/{race_id}/viewer-token")).json()["token"]
+        async with race_socket(server, race_id, cookie=cookie_of(organizer)) as org_ws:
+            assert (await org_ws.command("subscribe"))["type"] == "ok"
+            await org_ws.wait_type("snapshot")
+            launched = await org_ws.command("launch_simulator")
+            assert launched["type"] == "ok", launched
+            await org_ws.wait_type("simulator", status="running", timeout=90)
+            assert (await org_ws.command("set_entries_open", open=False))["type"] == "ok"
+            await org_ws.wait_type("queue")
             yield LiveRace(server, race_id, organizer, racer_id, viewer, org_ws)
-        finally:
-            await organizer.aclose()
-            await ann.aclose()
+    finally:
+        await organizer.aclose()
+        await ann.aclose()

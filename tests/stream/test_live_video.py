@@ -21,9 +21,12 @@ SDP = {"content-type": "application/sdp"}
 
 @pytest.mark.slow
 async def test_live_race_video_over_whep_and_its_recording(settings: Settings) -> None:
-    async with video_server(settings, slot_s=SLOT_S) as server, live_race(server, settings) as race:
+    async with (
+        video_server(settings, slot_s=SLOT_S) as server,
+        live_race(server, settings) as race,
+        httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {race.viewer_token}"}) as viewer,
+    ):
         base = f"/api/races/{race.race_id}/whep"
-        viewer = httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {race.viewer_token}"})
         locations: list[str] = []
 
         async def answer(offer: str) -> str:
@@ -71,16 +74,19 @@ async def test_live_race_video_over_whep_and_its_recording(settings: Settings) -
         assert len(frames) >= SLOT_S * 5
         assert frames[0].shape == (720, 1280, 3)
         assert sum(probe.read(f) is not None for f in frames) > 0.95 * len(frames)
-        anonymous = await httpx.AsyncClient(base_url=server.url).get(url)
-        assert anonymous.status_code == 401
-        await viewer.aclose()
+        async with httpx.AsyncClient(base_url=server.url) as anonymous:
+            assert (await anonymous.get(url)).status_code == 401
 
 
 async def test_whep_is_authorised_like_the_race_websocket(settings: Settings) -> None:
-    async with video_server(settings, slot_s=SLOT_S) as server, live_race(server, settings) as race:
+    async with (
+        video_server(settings, slot_s=SLOT_S) as server,
+        live_race(server, settings) as race,
+        httpx.AsyncClient(base_url=server.url) as anonymous,
+        httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {race.viewer_token}"}) as viewer,
+    ):
         base = f"/api/races/{race.race_id}/whep"
         offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
-        anonymous = httpx.AsyncClient(base_url=server.url)
         refused = await anonymous.post(base, content=offer, headers=SDP)
         assert refused.status_code == 401 and refused.json()["code"] == "unauthenticated"
         bad_link = await anonymous.post(f"{base}?viewer=tsv_nope", content=offer, headers=SDP)
@@ -100,7 +106,4 @@ async def test_whep_is_authorised_like_the_race_websocket(settings: Settings) ->
         switched = await organizer.post(view, json={"view": "tv"})
         assert switched.status_code == 200 and switched.json() == {"view": "tv"}
         assert (await organizer.post(view, json={"view": "drone"})).status_code == 422
-        viewer = httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {race.viewer_token}"})
         assert (await viewer.post(view, json={"view": "tv"})).status_code == 403  # only the organizer directs
-        await viewer.aclose()
-        await anonymous.aclose()
