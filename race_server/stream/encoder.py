@@ -35,7 +35,7 @@ from race_server.stream.recorder import Recorder
 
 FLAG_HOLD_S = 2.0  # the checkered flag shows this long before the replay rolls
 HISTORY_LIMIT = 15 * 60 * 12  # states kept for the replay: a 12-minute slot at 15 Hz
-KEYFRAME_MIN_GAP_S = 0.25  # forced keyframes are expensive: requests closer than this are merged
+KEYFRAME_MIN_GAP_S = 0.5  # forced keyframes are expensive: requests closer than this are merged
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class EncoderConfig:
     fps: int = 30
     codec: Codec = "vp8"
     bitrate: int = 2_500_000
-    gop: int = 30  # frames between keyframes: a new viewer waits at most this long for a picture
+    gop: int = 60  # frames between periodic keyframes; joiners ask for one and get it within a frame or two
     view: View = "chase"
     probe: bool = True
 

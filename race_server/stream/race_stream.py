@@ -37,8 +37,12 @@ from race_server.stream.encoder import EncoderConfig, Packet, encoder_main
 log = logging.getLogger("trackside.stream")
 START_TIMEOUT_S = 60.0
 CLOSE_TIMEOUT_S = 3.0
-BACKLOG = 3  # frames a viewer may fall behind before it skips to the next keyframe
-KEYFRAME_REQUEST_GAP_S = 0.25
+# Frames a viewer may fall behind before it skips to the next keyframe: a quarter second absorbs the
+# burst of sending one keyframe to every viewer; skipping earlier would ask for yet more keyframes.
+BACKLOG = 8
+# Keyframes are the costliest frames to encode and to send to everyone: requests (joins, viewers
+# that fell behind, PLI/FIR) closer together than this are merged into one.
+KEYFRAME_REQUEST_GAP_S = 0.5
 READ_BATCH = 32
 
 
