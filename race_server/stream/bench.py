@@ -14,6 +14,10 @@ Figures (one 720p30 VP8 race, this machine):
   Chromium (``requestVideoFrameCallback``), loopback, one clock. ``late_frames_pct``: frames the
   page presented more than `LATE_MS` after capture, plus frames it never presented, out of the
   frames encoded while it watched.
+- Per viewer count: ``encoded_fps_at_N`` (the encoder's output), ``sent_fps_min_at_N`` /
+  ``sent_fps_median_at_N`` (frames the server handed to each viewer's sender) and
+  ``viewer_fps_min_at_N`` (frames the slowest peer received): the first two are the server's
+  work, the last also depends on the load generator keeping up on the same machine.
 - ``tick_jitter_p99_ms``: the race clock (a real-time RaceHost with a reference-driver run, whose
   events drive the picture) while the 100 viewers watch.
 """
@@ -242,6 +246,8 @@ async def _stream_benchmark(window_s: float, browser: bool, steps: tuple[int, ..
                 await host.stats(reset=True)
             cpu0, enc0, wall0 = _cpu_s(), _proc_cpu_s(stream.pid or 0), time.monotonic()
             frames0 = await viewers.ask("frames")
+            sent0 = {sid: s.track.delivered for sid, s in hub.sessions.items()}
+            encoded0 = stream.frames_encoded
             await asyncio.sleep(window_s)
             wall = time.monotonic() - wall0
             cpu[str(count)] = round(100.0 * (_cpu_s() - cpu0) / wall, 1)
@@ -249,6 +255,11 @@ async def _stream_benchmark(window_s: float, browser: bool, steps: tuple[int, ..
             frames = await viewers.ask("frames")
             got = [b - a for a, b in zip(frames0, frames, strict=False)] + frames[len(frames0) :]
             result[f"viewer_fps_min_at_{count}"] = round(min(got) / wall, 1) if got else 0.0
+            # the server's side: frames each viewer's sender took, against frames encoded
+            sent = [s.track.delivered - sent0.get(sid, 0) for sid, s in hub.sessions.items()]
+            result[f"encoded_fps_at_{count}"] = round((stream.frames_encoded - encoded0) / wall, 1)
+            result[f"sent_fps_min_at_{count}"] = round(min(sent) / wall, 1) if sent else 0.0
+            result[f"sent_fps_median_at_{count}"] = round(float(np.median(sent)) / wall, 1) if sent else 0.0
             if count == steps[-1]:
                 stats = await host.stats()
                 result["tick_jitter_p99_ms"] = round(float(stats["tick_jitter_p99_ms"]), 2)
