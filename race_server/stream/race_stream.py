@@ -17,6 +17,7 @@ import contextlib
 import logging
 import multiprocessing as mp
 import os
+import select
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -129,6 +130,7 @@ class RaceStream:
         self._last_keyframe_request = 0.0
         self._keyframe_timer: asyncio.TimerHandle | None = None
         self.failed: str | None = None
+        self.states_dropped = 0
         self._closing = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -215,12 +217,17 @@ class RaceStream:
                 future.set_exception(StreamError(self.failed or message))
 
     # --- the pipe ----------------------------------------------------------------------------
-    def _send(self, op: str, payload: Any, *, quiet: bool = False) -> None:
+    def _send(self, op: str, payload: Any, *, quiet: bool = False, droppable: bool = False) -> None:
+        """``droppable`` messages (states: a newer one follows) are skipped rather than block the
+        event loop when an encoder stuck mid-frame has let the pipe fill up."""
         conn = self._conn
         if conn is None:
             if quiet:
                 return
             raise StreamError(f"the encoder is not running{f' ({self.failed})' if self.failed else ''}")
+        if droppable and not select.select([], [conn.fileno()], [], 0)[1]:
+            self.states_dropped += 1
+            return
         try:
             conn.send((op, payload))
         except OSError as error:
@@ -309,7 +316,7 @@ class RaceStream:
     def apply(self, event: Mapping[str, Any]) -> BroadcastState:
         """Fold a race event into the picture; the checkered flag rolls the replay after it."""
         state = self.feed.apply(event)
-        self._send("state", state, quiet=True)
+        self._send("state", state, quiet=True, droppable=True)
         if event.get("type") == "checkered":
             self._send("replay", float(event.get("replay_s", 0.0)), quiet=True)
         return state
@@ -317,7 +324,7 @@ class RaceStream:
     def show(self, state: BroadcastState) -> None:
         """Replace the picture's state outright (tests, scripted sources)."""
         self.feed.state = state
-        self._send("state", state, quiet=True)
+        self._send("state", state, quiet=True, droppable=True)
 
     def set_view(self, view: str) -> None:
         if view not in VIEWS:

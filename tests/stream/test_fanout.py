@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -115,3 +117,22 @@ async def test_a_slow_viewer_drops_frames_and_never_delays_the_others(stream: Ra
         fast.stop()
         slow.stop()
     assert not stream.viewers
+
+
+async def test_a_stuck_encoder_never_blocks_the_server(stream: RaceStream) -> None:
+    assert stream.pid is not None
+    os.kill(stream.pid, signal.SIGSTOP)  # the encoder stops reading its pipe
+    try:
+        started = time.monotonic()
+        for step in range(3000):  # minutes of 15 Hz states, far more than the pipe holds
+            stream.apply({"type": "telemetry", "racer_id": 1, "run_id": 1, "t": step / 15, "x": 0.0, "y": 0.0})
+        assert time.monotonic() - started < 5.0
+        assert stream.states_dropped > 0  # the newest state wins; nothing waited
+    finally:
+        os.kill(stream.pid, signal.SIGCONT)
+    track = ViewerTrack(stream)
+    stream.attach(track)
+    try:
+        await asyncio.wait_for(track.recv(), 10.0)  # and it carries on once it runs again
+    finally:
+        track.stop()
