@@ -130,7 +130,8 @@ class RaceStream:
         self._last_keyframe_request = 0.0
         self._keyframe_timer: asyncio.TimerHandle | None = None
         self.failed: str | None = None
-        self.states_dropped = 0
+        self.states_dropped = 0  # states replaced by a newer one before the encoder could take them
+        self._unsent: tuple[str, Any] | None = None
         self._closing = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -207,8 +208,11 @@ class RaceStream:
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        self._unsent = None
         with contextlib.suppress(ValueError, OSError):
             asyncio.get_running_loop().remove_reader(conn.fileno())
+        with contextlib.suppress(ValueError, OSError):
+            asyncio.get_running_loop().remove_writer(conn.fileno())
         conn.close()
 
     def _fail_waiters(self, message: str) -> None:
@@ -218,21 +222,35 @@ class RaceStream:
 
     # --- the pipe ----------------------------------------------------------------------------
     def _send(self, op: str, payload: Any, *, quiet: bool = False, droppable: bool = False) -> None:
-        """``droppable`` messages (states: a newer one follows) are skipped rather than block the
-        event loop when an encoder stuck mid-frame has let the pipe fill up."""
+        """``droppable`` messages (states) never block the event loop: while the pipe is full (an
+        encoder busy or stuck) only the newest waits, and goes out as soon as the pipe drains."""
         conn = self._conn
         if conn is None:
             if quiet:
                 return
             raise StreamError(f"the encoder is not running{f' ({self.failed})' if self.failed else ''}")
-        if droppable and not select.select([], [conn.fileno()], [], 0)[1]:
-            self.states_dropped += 1
+        if droppable and (self._unsent is not None or not select.select([], [conn.fileno()], [], 0)[1]):
+            # keep only the newest; it goes out as soon as the pipe drains
+            if self._unsent is None:
+                asyncio.get_running_loop().add_writer(conn.fileno(), self._flush)
+            else:
+                self.states_dropped += 1
+            self._unsent = (op, payload)
             return
         try:
             conn.send((op, payload))
         except OSError as error:
             if not quiet:
                 raise StreamError(f"the encoder process is gone ({error})") from error
+
+    def _flush(self) -> None:
+        conn, unsent, self._unsent = self._conn, self._unsent, None
+        if conn is None:
+            return
+        with contextlib.suppress(ValueError, OSError):
+            asyncio.get_running_loop().remove_writer(conn.fileno())
+        if unsent is not None:
+            self._send(*unsent, quiet=True)
 
     def _on_readable(self) -> None:
         conn = self._conn

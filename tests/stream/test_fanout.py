@@ -128,8 +128,10 @@ async def test_a_stuck_encoder_never_blocks_the_server(stream: RaceStream) -> No
             stream.apply({"type": "telemetry", "racer_id": 1, "run_id": 1, "t": step / 15, "x": 0.0, "y": 0.0})
         assert time.monotonic() - started < 5.0
         assert stream.states_dropped > 0  # the newest state wins; nothing waited
+        last = stream.apply({"type": "telemetry", "racer_id": 1, "run_id": 1, "t": 999.0, "x": 1.0, "y": 2.0})
     finally:
         os.kill(stream.pid, signal.SIGCONT)
+    assert last.t == 999.0
     track = ViewerTrack(stream)
     stream.attach(track)
     try:

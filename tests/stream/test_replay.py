@@ -55,6 +55,7 @@ async def test_checkered_flag_then_replay_with_badge() -> None:
                 if not phases or phases[-1] != seen:
                     phases.append(seen)
         # the flag first, then the replay, then back to the flag until the queue moves on
+        assert "flag" in phases, (phases, stream.states_dropped)
         assert phases[phases.index("flag") :][:3] == ["flag", "replay", "flag"], phases
     finally:
         viewer.stop()
