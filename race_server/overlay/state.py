@@ -126,7 +126,9 @@ class BroadcastFeed:
         )
 
     def _on_run_launched(self, s: BroadcastState, e: Mapping[str, Any]) -> BroadcastState:
-        return replace(self._fresh_run(s, e), phase="countdown", countdown=_int(e.get("countdown_s"), 10) or None)
+        slot_ms = _int(float(e.get("slot_s", 0.0)) * 1000.0)  # the clock shows the whole slot until Go
+        countdown = _int(e.get("countdown_s"), 10) or None
+        return replace(self._fresh_run(s, e), phase="countdown", countdown=countdown, time_remaining_ms=slot_ms)
 
     def _on_countdown(self, s: BroadcastState, e: Mapping[str, Any]) -> BroadcastState:
         if s.racer_id != e.get("racer_id") or s.phase not in ("countdown",):

@@ -10,8 +10,9 @@ from race_server.sim.objects import Box
 
 def test_telemetry_moves_the_car_and_its_objects() -> None:
     feed = BroadcastFeed(names={4: "Ada"})
-    feed.apply({"type": "run_launched", "racer_id": 4, "run_id": 9, "countdown_s": 10})
+    feed.apply({"type": "run_launched", "racer_id": 4, "run_id": 9, "countdown_s": 10, "slot_s": 120.0})
     assert feed.state.phase == "countdown" and feed.state.countdown == 10 and feed.state.racer_name == "Ada"
+    assert feed.state.time_remaining_ms == 120_000
     feed.apply({"type": "run_started", "racer_id": 4, "run_id": 9, "slot_s": 120.0})
     assert feed.state.time_remaining_ms == 120_000 and feed.state.show_go
     state = feed.apply({
