@@ -51,12 +51,12 @@ async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> 
     stack.push_async_callback(feeds.close)
     state.race_feeds = feeds
     models = getattr(state, "model_store", None)
-    evaluator = Evaluator(state.pool, state.bus, data_dir, max_s=options.evaluation_max_s, models=models)
+    video = getattr(state, "video", None)
+    evaluator = Evaluator(state.pool, state.bus, data_dir, max_s=options.evaluation_max_s, models=models, video=video)
     await evaluator.start()
     stack.push_async_callback(evaluator.close)
     state.race_evaluator = evaluator
     host_factory = options.host_factory or default_host_factory(options.realtime)
-    video = getattr(state, "video", None)
     if video is not None and video.settings.enabled:  # the race's video follows its simulator
         host_factory = filmed_host_factory(host_factory, video, state.bus, state.pool)
     queue = QueueService(
