@@ -122,15 +122,19 @@ class Overlay:
             x -= sprite.width
         blend(frame, sprite, round(x), round(y))
 
-    def draw(self, state: BroadcastState, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-        """Compose the overlay onto ``frame`` ((H, W, 3 or 4) uint8, modified in place) and return it."""
+    def draw(
+        self, state: BroadcastState, frame: npt.NDArray[np.uint8], *, track_map: bool = True
+    ) -> npt.NDArray[np.uint8]:
+        """Compose the overlay onto ``frame`` ((H, W, 3 or 4) uint8, modified in place) and return it;
+        ``track_map`` False leaves out the map (the top-down view already is one)."""
         if frame.shape[0] != self.height or frame.shape[1] != self.width:
             raise ValueError(f"frame: {frame.shape[1]}x{frame.shape[0]}; this overlay is {self.width}x{self.height}")
         on_track = state.phase in ("countdown", "racing", "finished", "replay")
         if on_track:
             self._racer_panel(frame, state)
             self._clock_panel(frame, state)
-            self._map(frame, state)
+            if track_map:
+                self._map(frame, state)
         if state.phase == "countdown" and state.countdown is not None:
             self._centre_text(frame, str(state.countdown), 190, WHITE)
         elif state.show_go:

@@ -56,6 +56,8 @@ TV = RigSpec(hfov=0.90, pitch=-0.45, height=1.5)
 TV_SETBACK = 1.4  # metres outside the outer border
 TV_SPACING = 4.5  # metres of track per trackside camera
 TV_HYSTERESIS = 0.8  # cut only when another pole is this much nearer (as a ratio)
+TOPDOWN_TOP = 0.27  # fraction of the height kept for the overlay's top panels in the top-down view
+TOPDOWN_MARGIN = 0.03
 
 
 class _Rig:
@@ -212,10 +214,14 @@ class BroadcastRenderer:
 
     def _draw_topdown_ground(self) -> npt.NDArray[np.uint32]:
         pts = np.vstack([self.track.inner_border, self.track.outer_border])
-        lo, hi = pts.min(axis=0) - 0.4, pts.max(axis=0) + 0.4
-        scale = max((hi[0] - lo[0]) / self.width, (hi[1] - lo[1]) / self.height)
+        lo, hi = pts.min(axis=0) - 0.2, pts.max(axis=0) + 0.2
+        # the track fits below the overlay's top panels (TOPDOWN_TOP of the height) with a small margin
+        top, margin = TOPDOWN_TOP * self.height, TOPDOWN_MARGIN * self.height
+        usable_w, usable_h = self.width - 2 * margin, self.height - top - margin
+        scale = max((hi[0] - lo[0]) / usable_w, (hi[1] - lo[1]) / usable_h)
         cx, cy = (lo + hi) / 2.0
-        x0, y_top = cx - scale * self.width / 2.0, cy + scale * self.height / 2.0
+        x0 = cx - scale * self.width / 2.0
+        y_top = cy + scale * (top + usable_h / 2.0)
         self._topdown_map = (float(x0), float(y_top), float(scale))
         level = self.texture.levels[self.texture.level_for(scale)]
         xs = x0 + (np.arange(self.width) + 0.5) * scale

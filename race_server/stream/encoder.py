@@ -169,7 +169,7 @@ class _Encoder:
         image = self.renderer.render(self.view, pose, state.objects)
         if pose is not None:
             state = replace(state, x=pose.x, y=pose.y, yaw=pose.yaw)
-        self.overlay.draw(state, image)
+        self.overlay.draw(state, image, track_map=self.view != "topdown")
         captured = time.time()
         if self.config.probe:
             probe.stamp(image, round(captured * 1000.0))

@@ -93,7 +93,7 @@ def record_evaluation(
             image = renderer.render(camera, pose, state.objects)
             if pose is not None:
                 state = replace(state, x=pose.x, y=pose.y, yaw=pose.yaw)
-            overlay.draw(state, image)
+            overlay.draw(state, image, track_map=camera != "topdown")
             for packet in encoder.encode(image, round(t * CLOCK_RATE), force_keyframe=frame_index == 0):
                 recorder.write(packet)
             frame_index += 1
