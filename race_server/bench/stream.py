@@ -1,5 +1,5 @@
 """``trackside bench stream --json``: the live video's costs and latencies (also
-``python -m race_server.stream.bench --json``).
+``python -m race_server.bench.stream --json``).
 
 Figures (one 720p30 VP8 race, this machine):
 
@@ -8,7 +8,7 @@ Figures (one 720p30 VP8 race, this machine):
   the median frame over a lap of poses on one core.
 - ``cpu_pct_by_viewers``: the server process's CPU (% of one core: the fan-out and every viewer's
   RTP/SRTP sending) with 1, 10, 50 and 100 aiortc viewer peers on loopback, which live in another
-  process (`bench_viewers`); ``added_core_pct_per_viewer`` is the slope from 1 to 100 viewers.
+  process (`bench.stream_viewers`); ``added_core_pct_per_viewer`` is the slope from 1 to 100 viewers.
   The encoder process's own CPU is ``encoder_cpu_pct``.
 - ``glass_to_glass_ms_p50`` / ``p95``: capture (the frame's corner code) → presented in headless
   Chromium (``requestVideoFrameCallback``), loopback, one clock. ``late_frames_pct``: frames the
@@ -105,10 +105,10 @@ def _proc_cpu_s(pid: int) -> float:
 
 
 class _Viewers:
-    """The viewer peers' process, driven over a pipe (see `bench_viewers`)."""
+    """The viewer peers' process, driven over a pipe (see `bench.stream_viewers`)."""
 
     def __init__(self) -> None:
-        from race_server.stream.bench_viewers import viewers_main
+        from race_server.bench.stream_viewers import viewers_main
 
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
