@@ -195,7 +195,7 @@ async def test_a_second_process_takes_over_when_the_owner_loses_its_lease(
         # The owner's lease connection dies (as in a network cut or a killed backend).
         lease_pid = await first.leases._connection()
         # With a timeout it returns once the backend is gone, and its locks with it.
-    await pool.execute("SELECT pg_terminate_backend($1, 10000)", lease_pid.get_server_pid())
+        await pool.execute("SELECT pg_terminate_backend($1, 10000)", lease_pid.get_server_pid())
         taken = await second.live(race.id)
         assert taken.machine.run is None  # the run on track was interrupted: its racer goes back on top
         assert taken.machine.queue[0].racer_id == race.racer_id and taken.machine.queue[0].relaunch
