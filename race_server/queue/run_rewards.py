@@ -20,14 +20,19 @@ the failing step on) or runs out of the run's budget.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from race_server.queue.run_logs import Route, lap_of_rows
+from race_server.live.spec import DriverSpec
+from race_server.queue.run_logs import Route, lap_of_rows, write_run_logs
 from race_server.sim.params import waypoint_list
 from race_server.sim.tracks import load_track
+
+log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 1.0  # one step's call, as in training
 RUN_BUDGET_S = 120.0  # the whole run's scoring (a 3-minute slot is ~2,700 steps)
@@ -84,3 +89,20 @@ def score_rows(telemetry: Sequence[dict[str, Any]], source: str, route: Route) -
     finally:
         sandbox.close()
     return RewardScore(scored, "scored by the model's reward_function.py")
+
+
+def write_scored_run_logs(
+    folder: Path, telemetry: Sequence[dict[str, Any]], route: Route | None, driver: DriverSpec | None
+) -> None:
+    """Score the run's steps with ``driver``'s reward function (if it has one), then write its logs;
+    metrics.json's ``reward`` says how the reward column was filled."""
+    note = None
+    if driver is not None:
+        note = REFERENCE_DRIVER if driver.kind == "reference" else NO_REWARD_FILE
+        if driver.reward_function is not None and route is not None:
+            try:
+                note = score_rows(telemetry, driver.reward_function, route).note
+            except Exception as error:  # the logs are still written
+                log.exception("scoring a LIVE run's rewards failed")
+                note = f"scoring failed ({type(error).__name__}: {error}); rewards may be missing (0)"
+    write_run_logs(folder, telemetry, route, note)

@@ -13,8 +13,9 @@ import pytest
 
 from race_server.live.session import LiveSession
 from race_server.live.spec import DriverSpec, RunSpec
+from race_server.queue.evaluator import evaluate_run
 from race_server.queue.recorder import RunRecorder
-from race_server.queue.run_rewards import REFERENCE_DRIVER
+from race_server.queue.run_rewards import REFERENCE_DRIVER, write_scored_run_logs
 from tests.live.policies import write_policy
 
 ROUTE = ("reinvent_base", False)
@@ -86,6 +87,20 @@ async def test_the_reward_function_sees_the_models_action_and_the_laps_steps(tmp
         if event.get("host") is not None:
             speed = event["host"]["policy"][1]  # the model's speed, before the multiplier
             assert float(row["reward"]) == pytest.approx(speed * 1000 + float(row["steps"]), abs=1e-6)
+
+
+def test_a_classic_race_evaluation_run_logs_its_reward_function_too(tmp_path: Path) -> None:
+    driver = replace(write_policy(tmp_path, continuous=False), reward_function=PROGRESS_REWARD)
+    spec = RunSpec(1, 8, 3, *ROUTE, objects={}, driver=driver, slot_s=5.0, countdown_s=0.0)
+    outcome = evaluate_run(spec, min_laps=1, max_s=5.0)
+    write_scored_run_logs(tmp_path / "run", outcome.telemetry, ROUTE, driver)
+    with (tmp_path / "run" / "simtrace.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == len(outcome.telemetry) > 50
+    for row, event in zip(rows, outcome.telemetry, strict=True):
+        expected = float(row["progress"]) / 100.0 if event.get("host") is not None else 0.0
+        assert float(row["reward"]) == pytest.approx(expected, abs=1e-9)
+    assert any(float(row["reward"]) > 0.01 for row in rows)
 
 
 async def test_a_reference_driver_run_logs_reward_zero_and_says_so(tmp_path: Path) -> None:
