@@ -15,7 +15,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from race_server import auth
-from race_server.api import car_ws, fleet, identity, jobs, ops, race_roster, race_ws, races, timekeeper, tracks, web
+from race_server.api import (
+    car_ws,
+    fleet,
+    identity,
+    jobs,
+    ops,
+    race_roster,
+    race_ws,
+    races,
+    timekeeper,
+    tracks,
+    video,
+    web,
+    whep,
+)
 from race_server.api import models as models_api
 from race_server.api.edge import EdgeGuard
 from race_server.api.errors import ApiError, error_response, http_error, internal_error
@@ -28,6 +42,7 @@ from race_server.db.pool import create_pool
 from race_server.metrics import Metrics
 from race_server.models.store import ModelStore
 from race_server.settings import Settings
+from race_server.stream.service import video_service
 
 log = logging.getLogger("trackside.app")
 
@@ -67,6 +82,8 @@ def create_app(
                 await supervisor.start()
                 stack.push_async_callback(supervisor.close)
                 app.state.job_supervisor = supervisor
+            # live video: one encoder process per race with a simulator, WHEP viewers, recordings
+            app.state.video = await stack.enter_async_context(video_service(settings.data_dir, settings.video))
             # races: LIVE queue service, classic evaluator, race websocket feeds (race_server.api.race_runtime)
             from race_server.api.race_runtime import start_races
 
@@ -89,6 +106,8 @@ def create_app(
             *jobs.routes,
             *races.routes,
             *race_ws.routes,
+            *whep.routes,
+            *video.routes,
             *car_ws.routes,
             *fleet.routes,
             *timekeeper.routes,

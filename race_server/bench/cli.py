@@ -1,4 +1,4 @@
-"""``trackside bench sim|race|train``: each prints one JSON object on stdout (``ok``, ``errors`` and
+"""``trackside bench sim|race|train|stream``: each prints one JSON object on stdout (``ok``, ``errors`` and
 the figures); progress, if any, goes to stderr."""
 
 from __future__ import annotations
@@ -64,3 +64,15 @@ def bench_live_reward(
     from race_server.bench.live_reward import run_live_reward_benchmark
 
     _print(run_live_reward_benchmark(seconds))
+
+
+@bench_app.command("stream")
+def bench_stream(
+    window_s: Annotated[float, typer.Option("--window", help="Seconds measured per viewer count.")] = 5.0,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser", help="Glass-to-glass in Chromium.")] = True,
+    as_json: JsonOpt = True,
+) -> None:
+    """Live video: render/overlay/encode ms per 720p frame, CPU by viewers, glass-to-glass, clock jitter."""
+    from race_server.bench.stream import run_stream_bench
+
+    _print(run_stream_bench(window_s, browser=browser))

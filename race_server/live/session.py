@@ -279,6 +279,11 @@ class LiveSession:
             "y": world.y,
             "heading": math.degrees(world.yaw),
             "host": run.last_command,
+            # for the broadcast camera; not part of the protocol message (the service's shape drops it)
+            "objects": [
+                [b.x, b.y, b.yaw, b.length, b.width, b.height, b.is_bot]
+                for b in (self.sim.track_objects.boxes if self.sim.track_objects is not None else ())
+            ],
         }
 
     def _end(self, run: _Run, t: float, reason: RunEndReason, message: str) -> list[Event]:

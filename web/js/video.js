@@ -6,10 +6,10 @@ import { VideoUnavailable, playWhep, whepUrl } from "./whep.js";
 export const CAMERA_VIEWS = [
   ["chase", "Chase camera"],
   ["tv", "TV camera"],
-  ["top", "Top-down track view"],
+  ["topdown", "Top-down track view"],
 ];
 
-export function RaceVideo({ raceId, viewer = null, view = "chase", children, retryMs = 5000 }) {
+export function RaceVideo({ raceId, viewer = null, children, retryMs = 5000 }) {
   const videoRef = useRef(null);
   const [status, setStatus] = useState({ state: "connecting", message: "Connecting to the race video…" });
   useEffect(() => {
@@ -23,7 +23,7 @@ export function RaceVideo({ raceId, viewer = null, view = "chase", children, ret
       if (stopped) return;
       setStatus({ state: "connecting", message: "Connecting to the race video…" });
       try {
-        session = await playWhep(videoRef.current, whepUrl(raceId, view), {
+        session = await playWhep(videoRef.current, whepUrl(raceId), {
           token: viewer,
           onState: (s) => {
             if (s === "connected") setStatus({ state: "playing", message: "" });
@@ -49,7 +49,7 @@ export function RaceVideo({ raceId, viewer = null, view = "chase", children, ret
       clearTimeout(timer);
       if (session) session.stop();
     };
-  }, [raceId, viewer, view]);
+  }, [raceId, viewer]);
   return html`<div class=${"video " + status.state} data-video-state=${status.state}>
     <video ref=${videoRef} muted autoplay playsinline aria-label="Race video"></video>
     ${status.state !== "playing" && html`<p class="video-state" role="status">${status.message}</p>`}
