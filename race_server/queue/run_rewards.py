@@ -88,6 +88,8 @@ def score_rows(telemetry: Sequence[dict[str, Any]], source: str, route: Route) -
         return RewardScore(scored, f"reward function failed ({error}); driven steps from {scored + 1} on have reward 0")
     finally:
         sandbox.close()
+        for event, _ in todo:
+            event["host"].pop("params", None)  # scored: later readers (the evaluation video) need no copy
     return RewardScore(scored, "scored by the model's reward_function.py")
 
 
