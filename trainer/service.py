@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing as mp
 import multiprocessing.connection
@@ -188,6 +189,12 @@ def _run_evaluation(
         return
     folder.mkdir(parents=True, exist_ok=True)
     result.write_metrics(folder / "metrics" / "evaluation" / "evaluation-metrics.json")
+    # DeepRacer-for-Cloud's model-upload layout, as `trackside evaluate` writes it: deepracer-utils'
+    # DeepRacerLog(job folder).load_evaluation_trace() reads it
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    result.write_simtrace(folder / f"evaluation-{stamp}" / "evaluation-simtrace" / "0-iteration.csv")
+    (folder / "model").mkdir(exist_ok=True)
+    (folder / "model" / "model_metadata.json").write_text(json.dumps(model.metadata_raw, indent=2))
     trials = [
         {
             "trial": t.trial,

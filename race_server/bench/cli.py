@@ -55,6 +55,17 @@ def bench_train(
     _print(run_train_benchmark(max_minutes, log=None if as_json else (lambda line: typer.echo(line, err=True))))
 
 
+@bench_app.command("live-reward")
+def bench_live_reward(
+    seconds: Annotated[float, typer.Option(help="Seconds measured per phase.")] = 20.0,
+    as_json: JsonOpt = True,
+) -> None:
+    """What scoring a LIVE run's reward function costs the 15 Hz race clock."""
+    from race_server.bench.live_reward import run_live_reward_benchmark
+
+    _print(run_live_reward_benchmark(seconds))
+
+
 @bench_app.command("stream")
 def bench_stream(
     window_s: Annotated[float, typer.Option("--window", help="Seconds measured per viewer count.")] = 5.0,

@@ -63,7 +63,7 @@ def evaluate_run(spec: Any, min_laps: int, max_s: float = MAX_EVALUATION_S) -> E
             if kind == "lap":
                 outcome.laps.append(event)
             elif kind == "telemetry":
-                outcome.telemetry.append({k: v for k, v in event.items() if k != "host"})
+                outcome.telemetry.append(event)  # with ``host``: the commands and the reward params
             elif kind == "run_end":
                 outcome.reason = str(event["reason"])
                 outcome.message = str(event.get("message", ""))
@@ -206,10 +206,11 @@ class Evaluator:
         laps = [shaped for lap in outcome.laps if (shaped := service.shape({**lap, "race_id": race.id}))]
         await service.store(self.pool, self.bus, race.id, laps, record)
         if outcome.telemetry:
-            from race_server.queue.run_logs import write_run_logs
+            from race_server.queue.run_rewards import write_scored_run_logs
 
             folder = self.data_dir / "races" / str(race.id) / "runs" / str(run_id)
-            await asyncio.to_thread(write_run_logs, folder, outcome.telemetry, (config.route_id, config.reverse))
+            route = (config.route_id, config.reverse)
+            await asyncio.to_thread(write_scored_run_logs, folder, outcome.telemetry, route, spec.driver)
             await self._record_video(race.id, run_id, sub.racer_id, spec, outcome)
 
     async def _record_video(
