@@ -73,7 +73,7 @@ export function LivePage({ raceId, viewer = null }) {
       <div class="panel-col">${organizer && html`<${ControlPanel} state=${state} socketRef=${socketRef} name=${name} raceId=${raceId} />`}</div>
       <div class="live-main">
         <div class="welcome-slot">${(!organizer || state.winner) && html`<${Welcome} state=${state} name=${name} myId=${myId} />`}</div>
-        <${RaceVideo} raceId=${raceId} viewer=${viewer}>
+        <${RaceVideo} raceId=${raceId} viewer=${viewer} running=${state.simulator.status === "running"}>
           <${Hud} state=${state} name=${name} />
           <${Countdown} state=${state} name=${name} />
         </${RaceVideo}>
