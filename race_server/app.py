@@ -15,7 +15,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from race_server import auth
-from race_server.api import car_ws, fleet, identity, jobs, ops, race_roster, race_ws, races, timekeeper, tracks, web
+from race_server.api import (
+    car_ws,
+    fleet,
+    identity,
+    jobs,
+    ops,
+    race_roster,
+    race_ws,
+    races,
+    timekeeper,
+    tracks,
+    video,
+    web,
+    whep,
+)
 from race_server.api import job_feed as job_feed_api
 from race_server.api import job_files as job_files_api
 from race_server.api import models as models_api
@@ -23,6 +37,7 @@ from race_server.api import reward as reward_api
 from race_server.api import track_outline as track_outline_api
 from race_server.api.edge import EdgeGuard
 from race_server.api.errors import ApiError, error_response, http_error, internal_error
+from race_server.api.fleet_ws import routes as fleet_ws_routes
 from race_server.api.middleware import RequestContext
 from race_server.api.socket_watch import close_socket_watch
 from race_server.bus import create_bus
@@ -32,6 +47,7 @@ from race_server.db.pool import create_pool
 from race_server.metrics import Metrics
 from race_server.models.store import ModelStore
 from race_server.settings import Settings
+from race_server.stream.service import video_service
 
 log = logging.getLogger("trackside.app")
 
@@ -71,6 +87,8 @@ def create_app(
                 await supervisor.start()
                 stack.push_async_callback(supervisor.close)
                 app.state.job_supervisor = supervisor
+            # live video: one encoder process per race with a simulator, WHEP viewers, recordings
+            app.state.video = await stack.enter_async_context(video_service(settings.data_dir, settings.video))
             # races: LIVE queue service, classic evaluator, race websocket feeds (race_server.api.race_runtime)
             from race_server.api.race_runtime import start_races
 
@@ -97,8 +115,11 @@ def create_app(
             *track_outline_api.routes,
             *races.routes,
             *race_ws.routes,
+            *whep.routes,
+            *video.routes,
             *car_ws.routes,
             *fleet.routes,
+            *fleet_ws_routes,
             *timekeeper.routes,
             *race_roster.routes,
             *tracks.routes,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from race_server.stream.settings import VideoSettings, VideoSettingsError, load_video_settings
 
 # auto: readable text on a terminal, JSON lines elsewhere (race_server.logs.resolve_format)
 LOG_FORMATS = ("auto", "json", "text")
@@ -41,6 +43,7 @@ class Settings:
     # training/evaluation job workers (trainer.service): how many jobs run at once; 0 disables
     run_workers: bool = True
     workers: int = 1
+    video: VideoSettings = field(default_factory=VideoSettings)
 
     @property
     def embedded_database(self) -> bool:
@@ -155,4 +158,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         race_slot_s=_optional_float(env, "TRACKSIDE_RACE_SLOT_S", 1.0, 600.0),
         run_workers=_int(env, "TRACKSIDE_WORKERS", 1, 0, 64) > 0,
         workers=_int(env, "TRACKSIDE_WORKERS", 1, 0, 64),
+        video=_video(env),
     )
+
+
+def _video(env: Mapping[str, str]) -> VideoSettings:
+    try:
+        return load_video_settings(env)
+    except VideoSettingsError as error:
+        raise SettingsError(str(error)) from None

@@ -18,6 +18,7 @@ import uvicorn
 
 from race_server.app import create_app
 from race_server.settings import Settings
+from race_server.stream.settings import VideoSettings
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -88,6 +89,7 @@ def settings(tmp_path: Path, pg_url: str) -> Settings:
         secret_key="test-secret-" + "x" * 40,
         login_max_failures=3,
         login_window_s=60,
+        video=VideoSettings(enabled=False),  # video tests switch it on; elsewhere it would only cost CPU
     )
 
 

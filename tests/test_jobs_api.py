@@ -202,6 +202,8 @@ async def test_a_job_submitted_over_http_runs_on_the_servers_worker_and_its_mode
         settings.data_dir / "jobs" / str(created.json()["id"]) / "metrics" / "evaluation" / "evaluation-metrics.json"
     )
     assert metrics.exists()
+    # and the evaluation simtrace, in DeepRacer-for-Cloud's layout (deepracer-utils reads the job folder)
+    assert len(list(metrics.parents[2].glob("evaluation-*/evaluation-simtrace/0-iteration.csv"))) == 1
     assert list((settings.data_dir / "staging").iterdir()) == [], "the stored model written out for it is gone"
 
 

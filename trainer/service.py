@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing as mp
 import multiprocessing.connection
@@ -161,7 +162,8 @@ def _run_training(
 
 
 EVALUATION_VIDEO = "video/evaluation.mp4"
-EVALUATION_SIMTRACE = "evaluation-simtrace/0-iteration.csv"
+# Where the evaluation below writes its simtrace (one folder per run, DeepRacer-for-Cloud layout).
+EVALUATION_SIMTRACE_GLOB = "evaluation-*/evaluation-simtrace/0-iteration.csv"
 
 
 def _run_evaluation(
@@ -183,7 +185,7 @@ def _run_evaluation(
 
     from trainer.video import EvaluationVideo
 
-    # The workshop plays this video and offers the simtrace (race_server/api/job_files.py).
+    # The workshop plays this video (race_server/api/job_files.py).
     with EvaluationVideo(folder / EVALUATION_VIDEO) as video:
 
         def on_step(env: DeepRacerEnv) -> None:
@@ -198,7 +200,12 @@ def _run_evaluation(
             return
     folder.mkdir(parents=True, exist_ok=True)
     result.write_metrics(folder / "metrics" / "evaluation" / "evaluation-metrics.json")
-    result.write_simtrace(folder / EVALUATION_SIMTRACE)
+    # DeepRacer-for-Cloud's model-upload layout, as `trackside evaluate` writes it: deepracer-utils'
+    # DeepRacerLog(job folder).load_evaluation_trace() reads it
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    result.write_simtrace(folder / f"evaluation-{stamp}" / "evaluation-simtrace" / "0-iteration.csv")
+    (folder / "model").mkdir(exist_ok=True)
+    (folder / "model" / "model_metadata.json").write_text(json.dumps(model.metadata_raw, indent=2))
     trials = [
         {
             "trial": t.trial,

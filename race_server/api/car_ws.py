@@ -106,6 +106,7 @@ async def ws_car(websocket: WebSocket) -> None:
                 link.on_heartbeat(msg)
             elif isinstance(msg, p.CarTelemetry):
                 link.telemetry = msg
+                links.changes.notify()
             elif isinstance(msg, p.CarOk | p.CarError):
                 link.on_reply(msg)
             else:

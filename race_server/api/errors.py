@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from race_server.db.outage import is_outage
 from race_server.input_guard import UnsafeInput, parse_json
 
 
@@ -80,5 +81,12 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-    """Anything unhandled: the traceback goes to the log (ServerErrorMiddleware), the client gets JSON."""
+    """Anything unhandled: the traceback goes to the log (ServerErrorMiddleware), the client gets JSON.
+    A database that cannot be reached is a 503 the client may retry, not a server bug."""
+    if is_outage(exc):
+        return JSONResponse(
+            {"error": "the database is unavailable; try again shortly", "code": "database_unavailable"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
     return JSONResponse({"error": "internal server error", "code": "internal"}, status_code=500)

@@ -30,8 +30,9 @@ CAR_NAME = re.compile(r"^[A-Za-z0-9 _.-]{1,64}$")
 FORWARDED = frozenset(p.CAR_COMMAND_TYPES) - {"welcome", "heartbeat", "load_model"}
 
 
-def _car_json(request: Request, car: fleet.FleetCar) -> dict[str, Any]:
-    link = car_links(request.app.state).get(car.id)
+def car_json(state: object, car: fleet.FleetCar) -> dict[str, Any]:
+    """A car as the fleet API and the fleet page's socket show it: stored fields, link status."""
+    link = car_links(state).get(car.id)
     status = link.status() if link is not None else {"online": False, "telemetry": None}
     return {**car.as_json(), **status}
 
@@ -51,12 +52,12 @@ def _command_error(error: CarCommandError) -> ApiError:
 @requires(Role.ORGANIZER)
 async def list_fleet(request: Request) -> Response:
     cars = await fleet.all_cars(request.app.state.pool)
-    return JSONResponse({"cars": [_car_json(request, car) for car in cars]})
+    return JSONResponse({"cars": [car_json(request.app.state, car) for car in cars]})
 
 
 @requires(Role.ORGANIZER)
 async def get_car(request: Request) -> Response:
-    return JSONResponse(_car_json(request, await _car(request)))
+    return JSONResponse(car_json(request.app.state, await _car(request)))
 
 
 @requires(Role.ORGANIZER)
@@ -79,13 +80,14 @@ async def update_car(request: Request) -> Response:
     except fleet.CarTaken as error:
         raise ApiError(409, "conflict", str(error)) from None
     assert updated is not None
+    car_links(request.app.state).changes.notify()
     link = car_links(request.app.state).get(car.id)
     if colour is not None and link is not None:
         try:
             await link.command("tail_light", colour=colour.lower())
         except CarCommandError as error:
             raise _command_error(error) from None
-    return JSONResponse(_car_json(request, updated))
+    return JSONResponse(car_json(request.app.state, updated))
 
 
 @requires(Role.ORGANIZER)
@@ -110,7 +112,8 @@ async def assign_car(request: Request) -> Response:
     except fleet.CarTaken as error:
         raise ApiError(409, "conflict", str(error)) from None
     assert updated is not None
-    return JSONResponse(_car_json(request, updated))
+    car_links(request.app.state).changes.notify()
+    return JSONResponse(car_json(request.app.state, updated))
 
 
 @requires(Role.ORGANIZER)

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from race_server import auth
+from race_server.api.car_ws import car_links
 from race_server.api.errors import ApiError, field, json_body
 from race_server.api.socket_watch import socket_watch
 from race_server.auth import Role, principal_of, requires, ws_requires
@@ -251,6 +252,7 @@ async def create_car(request: Request) -> Response:
         info = await tokens.create(
             conn, kind="car", name=name, token_hash=auth.digest(secret), created_by=principal.user_id, car_id=car.id
         )
+    car_links(request.app.state).changes.notify()  # the fleet page shows the new car
     return JSONResponse({"car_id": car.id, "name": car.name, "token_id": info.id, "token": secret}, status_code=201)
 
 

@@ -19,6 +19,7 @@ from race_server.api.race_ws import Feeds
 from race_server.queue.evaluator import MAX_EVALUATION_S, Evaluator
 from race_server.queue.service import COUNTDOWN_S, HostFactory, QueueService, default_host_factory
 from race_server.settings import Settings
+from race_server.stream.filmed_host import filmed_host_factory
 
 log = logging.getLogger("trackside.races")
 
@@ -50,10 +51,14 @@ async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> 
     stack.push_async_callback(feeds.close)
     state.race_feeds = feeds
     models = getattr(state, "model_store", None)
-    evaluator = Evaluator(state.pool, state.bus, data_dir, max_s=options.evaluation_max_s, models=models)
+    video = getattr(state, "video", None)
+    evaluator = Evaluator(state.pool, state.bus, data_dir, max_s=options.evaluation_max_s, models=models, video=video)
     await evaluator.start()
     stack.push_async_callback(evaluator.close)
     state.race_evaluator = evaluator
+    virtual = options.host_factory or default_host_factory(options.realtime)
+    if video is not None and video.settings.enabled:  # the race's video follows its simulator
+        virtual = filmed_host_factory(virtual, video, state.bus, state.pool)
     # A race with a car assigned in the fleet runs on the physical track (race_server.fleet).
     from race_server.api.car_ws import car_links, car_video
     from race_server.fleet.host_factory import FleetHostFactory
@@ -61,7 +66,6 @@ async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> 
     links = car_links(state)
     stack.push_async_callback(links.close)
     stack.push_async_callback(car_video(state).close)
-    virtual = options.host_factory or default_host_factory(options.realtime)
     state.fleet_hosts = FleetHostFactory(state.pool, links, data_dir, virtual)
     queue = QueueService(
         state.pool,

@@ -29,6 +29,7 @@ from race_server.auth import AuthError, Role, principal_of, requires
 from race_server.db import races, users
 from race_server.queue import service
 from race_server.queue.run_logs import METRICS, SIMTRACE
+from race_server.races import submissions as rules
 from race_server.races.config import RaceConfigError, parse_race_config
 
 ORG = (RaceRole.ORGANIZER,)
@@ -225,10 +226,10 @@ async def _check_model(
 ) -> tuple[int | None, dict[str, Any], str | None]:
     """(model_id, driver, error): error is why the model cannot be loaded (a red row), or None."""
     if data.get("driver") == "reference":
-        speed = data.get("reference_speed", 1.5)
-        if isinstance(speed, bool) or not isinstance(speed, int | float) or not 0.1 <= speed <= 4.0:
-            raise ApiError(422, "invalid", "reference_speed must be 0.1-4 m/s")
-        return None, {"kind": "reference", "reference_speed": float(speed)}, None
+        try:
+            return None, rules.reference_driver(data.get("reference_speed", rules.REFERENCE_SPEED_DEFAULT)), None
+        except rules.SubmissionRefused as refused:
+            raise ApiError(422, refused.code, refused.message) from refused
     model_id = field(data, "model_id", int)
     store = model_store(request)
     record = await store.get(model_id)
@@ -245,12 +246,13 @@ async def _check_model(
 async def submit(request: Request, access: RaceAccess) -> Response:
     race = access.race
     assert access.user_id is not None
-    status = race.config.status(now())
-    if status != "open":
-        raise ApiError(409, f"race_{status}", f"submissions are accepted only while the race is open (it is {status})")
+    try:
+        rules.check_open(race.config.status(now()))
+    except rules.SubmissionRefused as refused:
+        raise ApiError(409, refused.code, refused.message) from refused
     model_id, driver, error = await _check_model(request, access.user_id, await json_body(request))
     classic = race.format == "classic"
-    state = "entered" if not classic else "failed" if error else "queued"
+    state = rules.initial_state(race.config.format, error)
     sub = await races.add_submission(
         request.app.state.pool, race_id=race.id, racer_id=access.user_id, model_id=model_id, driver=driver,
         loadable=error is None, error=error, status=state,

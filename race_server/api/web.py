@@ -87,6 +87,7 @@ _APP_PAGES = [
     "/races/{race_id:int}/{page}",
     "/manage",
     "/manage/{rest:path}",
+    "/fleet",
     "/join/{code}",
     "/models",
     "/models/{rest:path}",

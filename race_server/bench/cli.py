@@ -1,4 +1,4 @@
-"""``trackside bench sim|race|train``: each prints one JSON object on stdout (``ok``, ``errors`` and
+"""``trackside bench sim|race|train|stream``: each prints one JSON object on stdout (``ok``, ``errors`` and
 the figures); progress, if any, goes to stderr."""
 
 from __future__ import annotations
@@ -53,3 +53,26 @@ def bench_train(
     from race_server.bench.train import run_train_benchmark
 
     _print(run_train_benchmark(max_minutes, log=None if as_json else (lambda line: typer.echo(line, err=True))))
+
+
+@bench_app.command("live-reward")
+def bench_live_reward(
+    seconds: Annotated[float, typer.Option(help="Seconds measured per phase.")] = 20.0,
+    as_json: JsonOpt = True,
+) -> None:
+    """What scoring a LIVE run's reward function costs the 15 Hz race clock."""
+    from race_server.bench.live_reward import run_live_reward_benchmark
+
+    _print(run_live_reward_benchmark(seconds))
+
+
+@bench_app.command("stream")
+def bench_stream(
+    window_s: Annotated[float, typer.Option("--window", help="Seconds measured per viewer count.")] = 5.0,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser", help="Glass-to-glass in Chromium.")] = True,
+    as_json: JsonOpt = True,
+) -> None:
+    """Live video: render/overlay/encode ms per 720p frame, CPU by viewers, glass-to-glass, clock jitter."""
+    from race_server.bench.stream import run_stream_bench
+
+    _print(run_stream_bench(window_s, browser=browser))

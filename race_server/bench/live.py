@@ -37,9 +37,15 @@ async def _drain(host: RaceHost) -> None:
 
 
 async def measure_host(
-    host: RaceHost, seconds: float, *, seed: int = 0, route_id: str = "reinvent_base"
+    host: RaceHost,
+    seconds: float,
+    *,
+    seed: int = 0,
+    route_id: str = "reinvent_base",
+    driver: DriverSpec | None = None,
 ) -> dict[str, Any]:
-    """Run one ``seconds``-long reference run on a started real-time ``host`` and measure it."""
+    """Run one ``seconds``-long run on a started real-time ``host`` and measure it (``driver``:
+    the reference driver unless given)."""
     rng = np.random.default_rng(seed)
     await host.stats(reset=True)
     host.speed_apply_ms.clear()
@@ -50,7 +56,7 @@ async def measure_host(
         route_id=route_id,
         reverse=False,
         objects={},
-        driver=DriverSpec("reference", reference_speed=1.2),
+        driver=driver or DriverSpec("reference", reference_speed=1.2),
         slot_s=seconds + 1.0,
         countdown_s=0.0,
     )

@@ -5,7 +5,8 @@ its older link (which is closed). ``CarLink.command(kind, **fields)`` sends a
 ``race_server.protocol`` car command with a fresh ``req`` and waits for the car's ``ok`` (its data)
 or ``error`` (raised as ``CarCommandError`` with the car's code and message). A link that closes
 fails its waiting commands with ``car_offline``. Car bundles offered to a car (``offer_bundle``)
-are the only files that car may download.
+are the only files that car may download. ``CarLinks.changes`` tells the fleet page's socket
+(``/ws/fleet``) that a car linked, unlinked, reported telemetry or was renamed or assigned.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,26 @@ class CarCommandError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class Changes:
+    """Wakes every watcher when something about the fleet changed; watchers coalesce bursts."""
+
+    def __init__(self) -> None:
+        self._watchers: set[asyncio.Event] = set()
+
+    def notify(self) -> None:
+        for event in self._watchers:
+            event.set()
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[asyncio.Event]:
+        event = asyncio.Event()
+        self._watchers.add(event)
+        try:
+            yield event
+        finally:
+            self._watchers.discard(event)
 
 
 class CarLink:
@@ -136,6 +157,7 @@ class CarLinks:
     def __init__(self) -> None:
         self.links: dict[int, CarLink] = {}
         self._bundles: dict[tuple[int, str], Path] = {}
+        self.changes = Changes()
 
     def get(self, car_id: int) -> CarLink | None:
         link = self.links.get(car_id)
@@ -144,6 +166,7 @@ class CarLinks:
     async def attach(self, link: CarLink) -> None:
         old = self.links.get(link.car_id)
         self.links[link.car_id] = link
+        self.changes.notify()
         if old is not None and old is not link:
             await old.close(4009, "replaced by a newer link from the same car")
 
@@ -151,6 +174,7 @@ class CarLinks:
         link.fail_pending()
         if self.links.get(link.car_id) is link:
             del self.links[link.car_id]
+        self.changes.notify()
 
     async def command(self, car_id: int, kind: str, **fields: Any) -> dict[str, Any] | None:
         link = self.get(car_id)

@@ -16,6 +16,8 @@ from typing import Any, Literal
 Wire = dict[str, Any]
 HOST_ONLY_TYPES = frozenset({"run_end", "host_error"})
 TIMING_TYPES = frozenset({"sector", "penalty", "attempt_ended"})
+# telemetry fields for the host's own listeners (policy command; objects for the broadcast camera)
+HOST_ONLY_FIELDS = frozenset({"host", "objects"})
 RunEndReason = Literal["time_up", "run_failed", "aborted", "interrupted"]
 
 
@@ -119,7 +121,7 @@ def to_protocol(event: Mapping[str, Any]) -> dict[str, Any] | None:
     kind = event["type"]
     if kind in HOST_ONLY_TYPES:
         return None
-    out = {key: value for key, value in event.items() if key != "host"}
+    out = {key: value for key, value in event.items() if key not in HOST_ONLY_FIELDS}
     if kind != "telemetry":
         out.pop("t", None)
     if kind == "speed":

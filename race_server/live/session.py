@@ -12,7 +12,8 @@ Every event is a dict with ``type``, ``race_id``, ``run_id`` and ``t`` (seconds 
 with a ``race_server.protocol`` message have exactly its fields plus ``t`` (see ``to_protocol``):
 countdown {value}, run_started {slot_s} (Go), telemetry, speed, sector, lap, penalty,
 attempt_ended. Host-only types: run_end {reason, laps, message} and host_error {message}.
-Telemetry also carries ``host``: the policy's command and the applied command of the step.
+Telemetry also carries ``host``: the policy's command and the applied command of the step, and,
+when the driver has a reward function, the step's reward ``params`` (scored after the run).
 These are the wire form of ``race_server.live.events`` (the typed union the queue service reads).
 """
 
@@ -63,6 +64,15 @@ class _Run:
     steps: int = 0
     last_t: float = 0.0
     last_command: dict[str, Any] | None = field(default=None)
+
+
+def _reward_params(params: Mapping[str, Any], policy: tuple[float, float]) -> dict[str, Any]:
+    """The step's reward params for scoring after the run: the pose the step reached, with the
+    model's own action (before the speed multiplier), as DeepRacer gives it. ``waypoints`` stays
+    behind: it is the track's, the scorer adds it once instead of pickling it every tick."""
+    out = {key: value for key, value in params.items() if key != "waypoints"}
+    out["steering_angle"], out["speed"] = float(policy[0]), float(policy[1])
+    return out
 
 
 def _objects(raw: Mapping[str, Any]) -> ObjectsConfig:
@@ -221,6 +231,8 @@ class LiveSession:
         run.steps += 1
         self.last_step = run.steps
         run.last_command = {"step": run.steps, "policy": list(policy), "applied": [steering, speed]}
+        if run.spec.driver.reward_function is not None:
+            run.last_command["params"] = _reward_params(outcome.params, policy)
         progress_after = 100.0 if outcome.lap_time is not None else float(outcome.params["progress"])
         step_start = run.offset + world_before
         for sector in range(self.n_sectors - 1):
@@ -267,6 +279,11 @@ class LiveSession:
             "y": world.y,
             "heading": math.degrees(world.yaw),
             "host": run.last_command,
+            # for the broadcast camera; not part of the protocol message (the service's shape drops it)
+            "objects": [
+                [b.x, b.y, b.yaw, b.length, b.width, b.height, b.is_bot]
+                for b in (self.sim.track_objects.boxes if self.sim.track_objects is not None else ())
+            ],
         }
 
     def _end(self, run: _Run, t: float, reason: RunEndReason, message: str) -> list[Event]:

@@ -29,12 +29,17 @@ class DriverSpec:
     onnx_path: Path | None = None  # the model's model.onnx
     model_metadata: dict[str, Any] | None = None  # its model_metadata.json (action space, sensors)
     reference_speed: float = 1.5  # m/s target for the reference driver
+    # The model's reward_function.py source: the run's telemetry then carries each step's reward
+    # params, scored after the run (race_server.queue.run_rewards). None: no reward, logged as 0.
+    reward_function: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("onnx", "reference"):
             raise ValueError(f"kind: {self.kind!r}; allowed values: onnx, reference")
         if self.kind == "onnx" and (self.onnx_path is None or self.model_metadata is None):
             raise ValueError("an onnx driver needs onnx_path and model_metadata")
+        if self.kind == "reference" and self.reward_function is not None:
+            raise ValueError("a reference driver has no reward function")
         if not SIM_SPEED_MIN <= self.reference_speed <= SIM_SPEED_MAX:
             raise ValueError(
                 f"reference_speed: {self.reference_speed!r}; allowed values: {SIM_SPEED_MIN} to {SIM_SPEED_MAX} m/s"

@@ -125,6 +125,7 @@ class RaceFiles:
     metadata: dict[str, Any]
     onnx_path: Path | None
     weights: str
+    reward_path: Path | None = None  # the stored reward_function.py (scores a LIVE run's steps)
 
     @property
     def problem(self) -> str | None:
@@ -393,11 +394,13 @@ class ModelStore:
             if record is None:
                 return None
             onnx = await repo.file(conn, model_id, "model.onnx")
+            reward = await repo.file(conn, model_id, "reward_function.py")
         return RaceFiles(
             model_id=model_id,
             metadata=record.metadata,
             onnx_path=None if onnx is None else self.blobs.path(onnx.sha256),
             weights=record.weights,
+            reward_path=None if reward is None else self.blobs.path(reward.sha256),
         )
 
     async def get(self, model_id: int) -> repo.ModelRecord | None:

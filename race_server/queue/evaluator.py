@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -28,6 +29,9 @@ from race_server.lifeline import bind_to_parent
 from race_server.models.store import ModelStore
 from race_server.queue import service
 from race_server.races.ranking import Lap, best_window
+
+if TYPE_CHECKING:
+    from race_server.stream.service import VideoService
 
 log = logging.getLogger("trackside.evaluator")
 
@@ -59,7 +63,7 @@ def evaluate_run(spec: Any, min_laps: int, max_s: float = MAX_EVALUATION_S) -> E
             if kind == "lap":
                 outcome.laps.append(event)
             elif kind == "telemetry":
-                outcome.telemetry.append({k: v for k, v in event.items() if k != "host"})
+                outcome.telemetry.append(event)  # with ``host``: the commands and the reward params
             elif kind == "run_end":
                 outcome.reason = str(event["reason"])
                 outcome.message = str(event.get("message", ""))
@@ -92,7 +96,9 @@ class Evaluator:
         *,
         max_s: float = MAX_EVALUATION_S,
         models: ModelStore | None = None,
+        video: VideoService | None = None,
     ) -> None:
+        self.video = video  # records each evaluation's video when set (and video is on)
         self.pool = pool
         self.bus = bus
         self.data_dir = data_dir
@@ -200,7 +206,30 @@ class Evaluator:
         laps = [shaped for lap in outcome.laps if (shaped := service.shape({**lap, "race_id": race.id}))]
         await service.store(self.pool, self.bus, race.id, laps, record)
         if outcome.telemetry:
-            from race_server.queue.run_logs import write_run_logs
+            from race_server.queue.run_rewards import write_scored_run_logs
 
             folder = self.data_dir / "races" / str(race.id) / "runs" / str(run_id)
-            await asyncio.to_thread(write_run_logs, folder, outcome.telemetry, (config.route_id, config.reverse))
+            route = (config.route_id, config.reverse)
+            await asyncio.to_thread(write_scored_run_logs, folder, outcome.telemetry, route, spec.driver)
+            await self._record_video(race.id, run_id, sub.racer_id, spec, outcome)
+
+    async def _record_video(
+        self, race_id: int, run_id: int, racer_id: int, spec: Any, outcome: EvaluationOutcome
+    ) -> None:
+        """The evaluation's video, drawn in the (niced) worker after the result is stored."""
+        video = self.video
+        if video is None or not video.settings.enabled:
+            return
+        from race_server.stream.offline import record_evaluation
+
+        s = video.settings
+        names = await races.names(self.pool, race_id)
+        record = functools.partial(
+            record_evaluation, outcome.telemetry, outcome.laps, spec.route_id, spec.reverse,
+            str(video.recording_path(race_id, run_id)), racer_name=names.get(racer_id, ""), codec=s.codec,
+            width=s.width, height=s.height, fps=s.fps, bitrate=s.bitrate, view=s.view,
+        )  # fmt: skip
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, record)
+        except Exception:
+            log.exception("race %s run %s: the evaluation's video was not recorded", race_id, run_id)

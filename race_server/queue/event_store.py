@@ -20,6 +20,7 @@ import asyncpg
 from race_server import protocol
 from race_server.bus import BusError, EventBus
 from race_server.db import race_events, races
+from race_server.db.outage import is_outage
 from race_server.queue.live_race import LiveRace
 from race_server.queue.machine import QueueMachine
 from race_server.queue.persistence import dump_machine
@@ -31,21 +32,9 @@ log = logging.getLogger("trackside.queue")
 Event = dict[str, Any]
 Work = Callable[[asyncpg.Connection], Awaitable[Sequence[Event]]]
 
-# What a lost or restarting database looks like through asyncpg: retrying later can succeed.
-OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, and TimeoutError (a pool that cannot connect)
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,  # "connection is closed" on a connection the server dropped
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown, cannot connect now
-)
-
 
 class DatabaseUnavailable(Exception):
     """The database could not be reached; nothing was stored (the caller may retry)."""
-
-
-def is_outage(error: BaseException) -> bool:
-    return isinstance(error, OUTAGE_ERRORS)
 
 
 def channel(race_id: int) -> str:

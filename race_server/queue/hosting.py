@@ -12,6 +12,7 @@ from race_server.db import races
 from race_server.live.events import HostEvent
 from race_server.models.store import ModelStore, RaceFiles
 from race_server.races.ranking import Lap
+from race_server.races.submissions import reference_speed_of
 
 
 class Host(Protocol):
@@ -45,10 +46,22 @@ def driver_spec(submission: races.SubmissionRow, model: RaceFiles | None) -> Any
 
     driver = submission.driver
     if driver.get("kind") == "reference":
-        return DriverSpec(kind="reference", reference_speed=float(driver.get("reference_speed", 1.5)))
+        return DriverSpec(kind="reference", reference_speed=reference_speed_of(driver))
     if model is None or model.onnx_path is None:
         raise LookupError(f"model {submission.model_id} is gone or has no model.onnx")
-    return DriverSpec(kind="onnx", onnx_path=model.onnx_path, model_metadata=model.metadata)
+    return DriverSpec(
+        kind="onnx", onnx_path=model.onnx_path, model_metadata=model.metadata, reward_function=reward_source(model)
+    )
+
+
+def reward_source(model: RaceFiles) -> str | None:
+    """The model's reward_function.py as text; None without one (its steps are then logged with reward 0)."""
+    if model.reward_path is None:
+        return None
+    try:
+        return model.reward_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 async def race_files(models: ModelStore, submission: races.SubmissionRow | None) -> RaceFiles | None:

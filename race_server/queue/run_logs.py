@@ -8,7 +8,8 @@ evaluation: one episode per lap).
 * The step that completes a lap belongs to that lap: its row is ``lap_complete`` with progress 100
   (the host's telemetry already counts it under the next lap).
 * ``X``, ``Y`` are the reward params' point 0.14 m ahead of the car origin; ``steer`` / ``throttle``
-  the commanded action; ``closest_waypoint`` and ``track_len`` come from the track.
+  the commanded action; ``closest_waypoint`` and ``track_len`` come from the track; ``reward`` is the
+  row's ``reward`` (race_server.queue.run_rewards scores the racer's reward function), else 0.
 * ``tstamp`` is the run's clock; ``wall_clock`` is left empty (the telemetry has no host time).
 * metrics.json has one entry per lap driven; a lap's ``elapsed_time_in_milliseconds`` is its
   time from the race timing, and nothing is written for a lap that has no step.
@@ -153,13 +154,19 @@ def metrics_entries(telemetry: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
     return entries
 
 
-def write_run_logs(folder: Path, telemetry: Sequence[dict[str, Any]], route: Route | None = None) -> None:
-    """Write simtrace.csv and metrics.json; ``route`` (the race's track) gives closest_waypoint and track_len."""
+def write_run_logs(
+    folder: Path, telemetry: Sequence[dict[str, Any]], route: Route | None = None, reward_note: str | None = None
+) -> None:
+    """Write simtrace.csv and metrics.json; ``route`` (the race's track) gives closest_waypoint and
+    track_len; ``reward_note`` (metrics.json's ``reward``) says how the reward column was filled."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / (SIMTRACE + ".tmp")
     with tmp.open("w", newline="") as stream:
         SimtraceWriter(stream).write_rows(simtrace_rows(telemetry, route))
     tmp.replace(folder / SIMTRACE)
     tmp = folder / (METRICS + ".tmp")
-    tmp.write_text(json.dumps({"metrics": metrics_entries(telemetry)}))
+    metrics: dict[str, Any] = {"metrics": metrics_entries(telemetry)}
+    if reward_note is not None:
+        metrics["reward"] = reward_note
+    tmp.write_text(json.dumps(metrics))
     tmp.replace(folder / METRICS)

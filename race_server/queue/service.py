@@ -366,7 +366,7 @@ class QueueService:
                 resets=lr.config.resets,
                 seed=run_id,
             )
-            self.recorder.begin(lr.race_id, run_id, (lr.config.route_id, lr.config.reverse))
+            self.recorder.begin(lr.race_id, run_id, (lr.config.route_id, lr.config.reverse), spec.driver)
             await lr.host.launch(spec)
         except Exception as error:
             log.exception("race %s: launching run %s failed", lr.race_id, run_id)

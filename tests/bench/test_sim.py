@@ -16,6 +16,7 @@ SIM_FIGURES = (
     "camera_fps",
     "peak_rss_mb",
     "realtime_factor",
+    "reward_params_copy_us",
 )
 
 

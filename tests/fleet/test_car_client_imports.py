@@ -23,8 +23,9 @@ CAR_MODULES = (
 )
 FORBIDDEN = ("starlette", "uvicorn", "asyncpg", "redis", "torch", "mujoco", "gymnasium", "aiortc", "httpx", "typer",
              "scipy", "shapely", "av", "onnx", "onnxruntime", "trainer")  # fmt: skip
-# race_server modules a car may load: the protocol and the pure lap timing
-ALLOWED_RACE_SERVER = {"race_server", "race_server.protocol", "race_server.races", "race_server.races.lap_sensor",
+# race_server modules a car may load: the protocol (with its input guard) and the pure lap timing
+ALLOWED_RACE_SERVER = {"race_server", "race_server.protocol", "race_server.input_guard", "race_server.races",
+                       "race_server.races.lap_sensor",
                        "race_server.races.timing", "race_server.races.ranking"}  # fmt: skip
 
 

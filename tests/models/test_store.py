@@ -15,6 +15,7 @@ from race_server.db import models as repo
 from race_server.models.car import load_policy
 from race_server.models.export import write_folder_tar
 from race_server.models.store import ModelStore
+from race_server.queue.hosting import reward_source
 from tests.models.builders import tar_folder, write_tensorflow_folder, write_trackside_folder, zip_folder
 
 
@@ -172,6 +173,8 @@ async def test_race_files_give_the_stored_onnx_and_metadata_or_say_why_the_model
     assert ready is not None and ready.problem is None
     assert ready.onnx_path is not None and ready.onnx_path.read_bytes() == b"onnx bytes for the race host"
     assert ready.metadata == json.loads((folder / "model_metadata.json").read_text())
+    # the LIVE run scores its steps with the model's own reward function
+    assert reward_source(ready) == (folder / "reward_function.py").read_text()
     missing = await store.race_files(without.model.id)
     assert missing is not None and missing.onnx_path is None and "no model.onnx" in (missing.problem or "")
     tf = await store.race_files(converted_later.model.id)

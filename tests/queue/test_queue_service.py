@@ -194,7 +194,8 @@ async def test_a_second_process_takes_over_when_the_owner_loses_its_lease(
 
         # The owner's lease connection dies (as in a network cut or a killed backend).
         lease_pid = await first.leases._connection()
-        await pool.execute("SELECT pg_terminate_backend($1)", lease_pid.get_server_pid())
+        # With a timeout it returns once the backend is gone, and its locks with it.
+        await pool.execute("SELECT pg_terminate_backend($1, 10000)", lease_pid.get_server_pid())
         taken = await second.live(race.id)
         assert taken.machine.run is None  # the run on track was interrupted: its racer goes back on top
         assert taken.machine.queue[0].racer_id == race.racer_id and taken.machine.queue[0].relaunch
@@ -310,3 +311,33 @@ async def test_host_events_wait_out_a_database_outage_and_are_stored_after_it(
         await bus.close()
         await through_proxy.close()
         await proxy.close()
+
+
+async def test_a_restart_takes_back_only_races_that_are_still_on(
+    pool: asyncpg.Pool, race: Race, tmp_path: Path
+) -> None:
+    bus = InProcessBus()
+    await bus.start()
+    hosts: list[ScriptedHost] = []
+    first = service(pool, bus, tmp_path, hosts)
+    async with bus.subscribe(channel(race.id)) as sub:
+        await launched_run(first, race, sub, hosts)
+    # A second LIVE race, also left with a running simulator, but closed by its organizer since.
+    closed_id = await pool.fetchval(
+        "INSERT INTO races (organizer_id, format, config, invite_code, queue_state) "
+        "SELECT organizer_id, format, jsonb_set(config, '{closed}', 'true'), invite_code || 'x', queue_state "
+        "FROM races WHERE id = $1 RETURNING id",
+        race.id,
+    )
+    # The owner goes away without writing anything more (as a killed process would): the stored
+    # state still says its simulator is running.
+    await first.close()
+
+    restarted = service(pool, bus, tmp_path, hosts)
+    try:
+        await restarted.start()
+        assert set(restarted.races) == {race.id}
+        assert closed_id not in restarted.races
+    finally:
+        await restarted.close()
+        await bus.close()

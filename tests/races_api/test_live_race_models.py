@@ -9,6 +9,9 @@ red row before anyone launches it. The simulator runs as fast as it can and the 
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -29,6 +32,7 @@ from tests.races_api.helpers import cookie_of, live_config, login, make_user, ra
 SLOT_S = 5.0
 CHECKPOINT = "3_Step-300.ckpt"
 TOP_SPEED = 1.0  # m/s: the fastest action of the default action space these models use
+PROGRESS_REWARD = "def reward_function(params):\n    return params['progress'] / 100.0\n"
 
 
 @pytest.fixture
@@ -86,6 +90,7 @@ async def race_a_stored_model(
     # Ann's folder has the ONNX export of its checkpoint; Cy's has only the checkpoint.
     ann_folder = write_trackside_folder(tmp_path / "ann", checkpoints=(CHECKPOINT,), seed=1)
     onnx_writer(ann_folder, CHECKPOINT, ann_folder / "model.onnx")
+    (ann_folder / "reward_function.py").write_text(PROGRESS_REWARD)
     ann_model = await import_model(ann, ann_folder, "ann-racer")
     cy_model = await import_model(cy, write_trackside_folder(tmp_path / "cy", seed=2), "cy-racer")
     assert ann_model["owner_id"] == ann_id and cy_model["owner_id"] == cy_id
@@ -147,3 +152,27 @@ async def race_a_stored_model(
         "end_reason": "time_up",
         "submission_id": ann_sub.json()["id"],
     }
+
+    # The run's simtrace carries the model's own reward function's value, step by step.
+    trace = await run_file(ann, f"/api/races/{race_id}/runs/{launched['run_id']}/simtrace.csv")
+    rows = list(csv.DictReader(io.StringIO(trace.text)))
+    assert len(rows) >= SLOT_S * 15 * 0.5
+    for row in rows:
+        expected = float(row["progress"]) / 100.0
+        # a paused row is either the step that went off (judged) or a held tick (no step: 0)
+        allowed = (expected, 0.0) if row["episode_status"] == "pause" else (expected,)
+        assert any(float(row["reward"]) == pytest.approx(value, abs=1e-9) for value in allowed), row
+    assert any(float(row["reward"]) > 0.0 for row in rows)
+    metrics = (await run_file(ann, f"/api/races/{race_id}/runs/{launched['run_id']}/metrics.json")).json()
+    assert metrics["reward"] == "scored by the model's reward_function.py"
+
+
+async def run_file(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    """A run's logs are written (and its reward scored) after the run: poll, bounded by a deadline."""
+    async with asyncio.timeout(60):
+        while True:
+            response = await client.get(url)
+            if response.status_code != 404:
+                assert response.status_code == 200, response.text
+                return response
+            await asyncio.sleep(0.2)

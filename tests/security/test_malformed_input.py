@@ -16,6 +16,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from race_server import auth
+from race_server.api.car_ws import WS_NO_HELLO
 from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.helpers import PASSWORD
@@ -110,13 +111,14 @@ async def test_hostile_websocket_frames_get_error_replies_or_close_codes(
         assert closed.value.rcvd is not None and closed.value.rcvd.code == auth.WS_UNSUPPORTED_DATA
     car = (await org.post("/api/cars", json={"name": "garage"})).json()["token"]
     async with websockets.connect(f"{server.ws_url}/ws/car?token={car}") as car_link:
-        assert json.loads(await asyncio.wait_for(car_link.recv(), 10))["type"] == "hello"
+        # The car link speaks first (car_hello); a garbage binary frame gets the car protocol's error
+        # reply, then a close that says what was expected.
         await car_link.send(b"\x00\x01binary")
+        reply = json.loads(await asyncio.wait_for(car_link.recv(), 10))
+        assert reply["type"] == "error", reply
         with pytest.raises(ConnectionClosed) as closed:
             await _drain(car_link)
-        # 1011 from the generic guard (auth.ws_requires) until the car link handles binary itself.
-        assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code in (auth.WS_UNSUPPORTED_DATA, auth.WS_INTERNAL_ERROR)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == WS_NO_HELLO
     await org.aclose()
 
 

@@ -135,6 +135,28 @@ def test_evaluation_folder_reads_right(trained: Path, tmp_path: Path) -> None:
     assert all(t["elapsed_time_in_milliseconds"] < 60_000 for t in trials)  # not wall-clock epochs
 
 
+def test_an_evaluation_job_from_the_jobs_api_reads_right(trained: Path, tmp_path: Path) -> None:
+    """The jobs API's worker runs ``_run_evaluation``; its job folder is what a racer downloads."""
+    import threading
+
+    from trainer.service import _run_evaluation
+
+    messages: list[tuple[Any, ...]] = []
+    job = tmp_path / "jobs" / "42"
+    config = {"kind": "evaluation", "model_job_id": 1, "evaluation": {"trials": 2}}
+    _run_evaluation(config, job, trained, messages.append, threading.Event())
+    assert messages[-1][0] == "done", messages
+    log = DeepRacerLog(str(job))
+    log.load_evaluation_trace()
+    df = log.dataframe()
+    assert sorted(df["episode"].unique()) == [0, 1]
+    agg = _agg(df, firstgroup="stream", is_eval=True)
+    trials = json.loads((job / "metrics" / "evaluation" / "evaluation-metrics.json").read_text())["metrics"]
+    assert (agg["time"] > 0).all()
+    assert list(agg["time"]) == pytest.approx([t["elapsed_time_in_milliseconds"] / 1000.0 for t in trials], abs=1e-3)
+    assert list(agg["progress"]) == pytest.approx([t["completion_percentage"] for t in trials], abs=1.0)
+
+
 def _live_run(laps: int) -> list[dict[str, Any]]:
     session = LiveSession(1, "reinvent_base", False)
     spec = RunSpec(

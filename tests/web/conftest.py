@@ -8,6 +8,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 
 from race_server.api.race_runtime import RaceOptions
 from race_server.settings import Settings
+from race_server.stream.settings import VideoSettings
 from tests.conftest import IN_CI, LiveServer
 
 CHROMIUM = os.environ.get("TRACKSIDE_CHROMIUM", "/usr/bin/chromium")
@@ -85,6 +87,19 @@ async def new_context(browser: Browser, problems: PageProblems) -> AsyncIterator
 @pytest.fixture
 async def race_day_server(settings: Settings) -> AsyncIterator[LiveServer]:
     """A server whose LIVE simulator runs in real time with a short countdown and slot."""
+    async with _race_day(settings) as server:
+        yield server
+
+
+@pytest.fixture
+async def race_day_video_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    """The same, streaming each LIVE race's video (one encoder per launched simulator)."""
+    async with _race_day(replace(settings, video=VideoSettings())) as server:
+        yield server
+
+
+@asynccontextmanager
+async def _race_day(settings: Settings) -> AsyncIterator[LiveServer]:
     server = LiveServer(replace(settings, run_workers=False), bus_prefix=f"test-{uuid.uuid4().hex[:8]}:")
     server.app.state.race_options = RaceOptions(realtime=True, countdown_s=COUNTDOWN_S, time_per_racer_s=SLOT_S)
     await server.start()

@@ -38,8 +38,8 @@ def live_race(**changes: Any) -> dict[str, Any]:
 
 
 def serves_video(server: LiveServer) -> bool:
-    """Whether this build has the WHEP endpoint (the live video issue); pages must then play it."""
-    return any(str(getattr(route, "path", "")).endswith("/whep") for route in server.app.routes)
+    """Whether this server streams race video (tests turn it off where they do not watch it)."""
+    return bool(server.app.state.settings.video.enabled)
 
 
 async def expect_race_video(page: Page, server: LiveServer) -> None:
@@ -47,7 +47,7 @@ async def expect_race_video(page: Page, server: LiveServer) -> None:
     state = page.locator("[data-video-state]").first
     if serves_video(server):
         await expect(state).to_have_attribute("data-video-state", "playing", timeout=30_000)
-        await page.wait_for_function("document.querySelector('video').videoWidth > 0", timeout=30_000)
+        await expect(state).to_have_attribute("data-video-width", "1280", timeout=30_000)  # frames decoded
     else:
         await expect(state).to_have_attribute("data-video-state", "unavailable", timeout=15_000)
         await expect(state).to_contain_text("Video unavailable")

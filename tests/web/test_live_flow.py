@@ -44,9 +44,9 @@ async def drag(page: Page, source: Any, target: Any) -> None:
 
 
 async def test_live_race_across_three_browsers(
-    race_day_server: LiveServer, settings: Settings, new_context: Any
+    race_day_video_server: LiveServer, settings: Settings, new_context: Any
 ) -> None:
-    server = race_day_server
+    server = race_day_video_server
     await make_user(settings, "organizer", "org@example.com", alias="org")
     await make_user(settings, "racer", "ann@example.com", alias="ann")
     await make_user(settings, "racer", "bob@example.com", alias="bob")

@@ -90,10 +90,13 @@ async def test_run_a_live_race_actions(race_day_server: LiveServer, settings: Se
     await panel.get_by_role("button", name="Declare winner", exact=True).click()
     await expect(panel.get_by_role("alert")).to_contain_text("Nobody is on the leaderboard yet")
 
-    # Camera view: the video is asked for again with the chosen view.
-    async with org.expect_request(lambda r: r.method == "POST" and r.url.endswith("/whep?view=top")):
-        await org.get_by_label("Camera view").select_option("top")
-    assert whep_requests[0].endswith("/whep?view=chase")
+    # Camera view: one picture per race, so the choice goes to the race's encoder. This server runs
+    # without video (tests/conftest.py), so the page then says why the switch did not happen.
+    async with org.expect_request(lambda r: r.method == "POST" and r.url.endswith("/video/view")) as sent:
+        await org.get_by_label("Camera view").select_option("topdown")
+    assert (await sent.value).post_data_json == {"view": "topdown"}
+    await expect(org.get_by_role("alert").filter(has_text="no live video")).to_be_visible()
+    assert whep_requests[0].endswith("/whep")
 
     # View broadcast mode opens the broadcast page with a viewer token; a new link shuts the old one out.
     async with org.expect_popup() as popup_info:

@@ -13,6 +13,8 @@ import { ImportModel } from "./pages/model-import.js";
 import { CreateModel } from "./pages/train.js";
 import { JobPage } from "./pages/job.js";
 import { AccountPage } from "./pages/tokens.js";
+import { FleetPage } from "./pages/fleet.js";
+import { TimekeeperPage } from "./pages/timekeeper.js";
 
 function route(me) {
   const path = location.pathname.replace(/\/+$/, "") || "/";
@@ -30,7 +32,9 @@ function route(me) {
   if (path === "/" || path === "/races") return html`<${RaceCards} />`;
   if ((m = path.match(/^\/races\/(\d+)$/))) return html`<${RacePage} raceId=${Number(m[1])} />`;
   if ((m = path.match(/^\/races\/(\d+)\/enter$/))) return html`<${EnterRace} raceId=${Number(m[1])} />`;
+  if ((m = path.match(/^\/races\/(\d+)\/timekeeper$/))) return html`<${TimekeeperPage} raceId=${Number(m[1])} />`;
   if (path === "/manage") return html`<${ManageRaces} />`;
+  if (path === "/fleet") return html`<${FleetPage} />`;
   if (path === "/manage/new") return html`<${CreateRace} />`;
   if ((m = path.match(/^\/manage\/(\d+)\/edit$/))) return html`<${CreateRace} raceId=${Number(m[1])} />`;
   if (path === "/models") return html`<${ModelsList} />`;
@@ -51,7 +55,7 @@ function Nav({ me }) {
     <${Link} class="brand" href="/">Trackside</${Link}>
     <nav aria-label="Main">
       ${me && html`<${Link} href="/races">Community races</${Link}><${Link} href="/models">Your models</${Link}>`}
-      ${me && me.role === "organizer" && html`<${Link} href="/manage">Manage races</${Link}><${Link} href="/manage/new">Create race</${Link}>`}
+      ${me && me.role === "organizer" && html`<${Link} href="/manage">Manage races</${Link}><${Link} href="/manage/new">Create race</${Link}><${Link} href="/fleet">Fleet</${Link}>`}
     </nav>
     <div class="account">
       ${me

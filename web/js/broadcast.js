@@ -45,7 +45,7 @@ function Broadcast({ raceId, viewer, scene }) {
   const commentators = scene === "race-1up" ? 1 : scene === "race-2up" ? 2 : 0;
   return html`<div class=${`scene scene-race commentators-${commentators}`}>
     <div class="race-frame">
-      <${RaceVideo} raceId=${raceId} viewer=${viewer} retryMs=${3000}>
+      <${RaceVideo} raceId=${raceId} viewer=${viewer} running=${state.simulator.status === "running"} retryMs=${3000}>
         <${Hud} state=${state} name=${name} />
         <${Countdown} state=${state} name=${name} />
       </${RaceVideo}>

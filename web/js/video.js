@@ -6,10 +6,12 @@ import { VideoUnavailable, playWhep, whepUrl } from "./whep.js";
 export const CAMERA_VIEWS = [
   ["chase", "Chase camera"],
   ["tv", "TV camera"],
-  ["top", "Top-down track view"],
+  ["topdown", "Top-down track view"],
 ];
 
-export function RaceVideo({ raceId, viewer = null, view = "chase", children, retryMs = 5000 }) {
+// `running`: the race's simulator is up. Its video starts with it, so a page that found none looks
+// again at once instead of waiting for its next retry.
+export function RaceVideo({ raceId, viewer = null, running = true, children, retryMs = 5000 }) {
   const videoRef = useRef(null);
   const [status, setStatus] = useState({ state: "connecting", message: "Connecting to the race video…" });
   useEffect(() => {
@@ -23,7 +25,7 @@ export function RaceVideo({ raceId, viewer = null, view = "chase", children, ret
       if (stopped) return;
       setStatus({ state: "connecting", message: "Connecting to the race video…" });
       try {
-        session = await playWhep(videoRef.current, whepUrl(raceId, view), {
+        session = await playWhep(videoRef.current, whepUrl(raceId), {
           token: viewer,
           onState: (s) => {
             if (s === "connected") setStatus({ state: "playing", message: "" });
@@ -49,9 +51,12 @@ export function RaceVideo({ raceId, viewer = null, view = "chase", children, ret
       clearTimeout(timer);
       if (session) session.stop();
     };
-  }, [raceId, viewer, view]);
-  return html`<div class=${"video " + status.state} data-video-state=${status.state}>
-    <video ref=${videoRef} muted autoplay playsinline aria-label="Race video"></video>
+  }, [raceId, viewer, running]);
+  // The decoded picture's width: what a test (or a curious organizer) can read without script.
+  const [width, setWidth] = useState(0);
+  return html`<div class=${"video " + status.state} data-video-state=${status.state} data-video-width=${width}>
+    <video ref=${videoRef} muted autoplay playsinline aria-label="Race video"
+      onResize=${(e) => setWidth(e.currentTarget.videoWidth)}></video>
     ${status.state !== "playing" && html`<p class="video-state" role="status">${status.message}</p>`}
     ${children}
   </div>`;

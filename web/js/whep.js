@@ -17,8 +17,8 @@ function iceGathered(pc, timeoutMs) {
   });
 }
 
-export function whepUrl(raceId, view) {
-  return `/api/races/${raceId}/whep` + (view ? `?view=${encodeURIComponent(view)}` : "");
+export function whepUrl(raceId) {
+  return `/api/races/${raceId}/whep`;
 }
 
 /** Start playing the race's video into `video`. Resolves to {stop, pc}; rejects with

@@ -2,8 +2,8 @@
 // Model entries open, the racer queue editor, launch / relaunch with the 2-minute and 30-second
 // warnings, Reset simulator, Clear leaderboard ranking, Declare winner!, View broadcast mode.
 import { html, useEffect, useState } from "../lib.js";
-import { post } from "../api.js";
-import { ConfirmButton, CopyField, ErrorNote } from "../ui.js";
+import { get, post } from "../api.js";
+import { ConfirmButton, CopyField, ErrorNote, Link } from "../ui.js";
 import { QueueEditor } from "../queue-editor.js";
 import { clock } from "../format.js";
 import { remainingS } from "../race-state.js";
@@ -94,6 +94,23 @@ function Broadcast({ raceId }) {
   </section>`;
 }
 
+// Which car (if any) the Fleet assigned to this race: then it runs on the physical track.
+function PhysicalTrack({ raceId }) {
+  const [car, setCar] = useState(undefined);
+  useEffect(() => {
+    get("/api/fleet").then((data) => setCar(data.cars.find((c) => c.race_id === raceId) || null), () => setCar(null));
+  }, [raceId]);
+  if (car === undefined) return null;
+  return html`<section class="panel-section" aria-label="Physical track">
+    <h3>Physical track</h3>
+    ${car
+      ? html`<p>This race runs on the physical track with <strong>${car.name}</strong> (${car.online ? "online" : "offline"}).</p>
+          <div class="actions"><${Link} class="button primary" href=${`/races/${raceId}/timekeeper`}>Timekeeper panel</${Link}>
+            <${Link} class="button" href="/fleet">Fleet</${Link}></div>`
+      : html`<p class="hint">This race runs on the simulator. To race a physical car, assign it to this race in the${" "}<${Link} href="/fleet">Fleet</${Link}> before Launch simulator.</p>`}
+  </section>`;
+}
+
 export function ControlPanel({ state, socketRef, name, raceId }) {
   const [error, setError] = useState(null);
   const command = async (type, fields = {}) => {
@@ -118,6 +135,7 @@ export function ControlPanel({ state, socketRef, name, raceId }) {
     <h2>Race organizer control panel</h2>
     <${ErrorNote} error=${error} />
     <${Simulator} state=${state} command=${command} />
+    <${PhysicalTrack} raceId=${raceId} />
     <section class="panel-section" aria-label="Coming up">
       <h3>COMING UP</h3>
       <label class="switch">

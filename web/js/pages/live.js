@@ -5,7 +5,8 @@ import { html, useState } from "../lib.js";
 import { session } from "../session.js";
 import { useRace, useRacers, namer, useTick } from "../hooks.js";
 import { ComingUp, ConnectionBanner, Countdown, Hud, Leaderboard } from "../race-ui.js";
-import { RaceVideo } from "../video.js";
+import { CAMERA_VIEWS, RaceVideo } from "../video.js";
+import { api } from "../api.js";
 import { SpeedControl } from "../speed-control.js";
 import { ControlPanel } from "./control-panel.js";
 import { Link } from "../ui.js";
@@ -43,6 +44,17 @@ export function LivePage({ raceId, viewer = null }) {
   const organizer = Boolean(race && me && race.organizer_id === me.user_id && me.role === "organizer");
   const racer = Boolean(me && me.role === "racer");
   const [view, setView] = useState("chase");
+  const [viewError, setViewError] = useState(null);
+  // One encoder per race: the organizer's choice is the picture everyone (and OBS) sees.
+  const switchView = async (next) => {
+    setView(next);
+    setViewError(null);
+    try {
+      await api("POST", `/api/races/${raceId}/video/view`, { view: next });
+    } catch (error) {
+      setViewError(error.message);
+    }
+  };
   if (state.connection.state === "forbidden" || state.connection.state === "not_found" || state.connection.state === "signed_out") {
     return html`<div class="page"><p class="error" role="alert">${state.connection.message}</p>
       ${!me && html`<${Link} class="button primary" href=${`/signin?next=${encodeURIComponent(location.pathname)}`}>Sign in</${Link}>`}</div>`;
@@ -61,14 +73,15 @@ export function LivePage({ raceId, viewer = null }) {
       <div class="panel-col">${organizer && html`<${ControlPanel} state=${state} socketRef=${socketRef} name=${name} raceId=${raceId} />`}</div>
       <div class="live-main">
         <div class="welcome-slot">${(!organizer || state.winner) && html`<${Welcome} state=${state} name=${name} myId=${myId} />`}</div>
-        <${RaceVideo} raceId=${raceId} viewer=${viewer} view=${view}>
+        <${RaceVideo} raceId=${raceId} viewer=${viewer} running=${state.simulator.status === "running"}>
           <${Hud} state=${state} name=${name} />
           <${Countdown} state=${state} name=${name} />
         </${RaceVideo}>
         ${organizer && html`<label class="field inline camera"><span class="label">Camera view</span>
-          <select value=${view} onChange=${(e) => setView(e.currentTarget.value)}>
-            <option value="chase">Chase camera</option><option value="tv">TV camera</option><option value="top">Top-down track view</option>
+          <select value=${view} onChange=${(e) => switchView(e.currentTarget.value)}>
+            ${CAMERA_VIEWS.map(([value, label]) => html`<option value=${value}>${label}</option>`)}
           </select></label>`}
+        ${viewError && html`<p class="error" role="alert">${viewError}</p>`}
         ${racer && html`<${SpeedControl} state=${state} socketRef=${socketRef} myId=${myId} />`}
       </div>
       <div class="live-side">
