@@ -228,6 +228,12 @@ async def test_import_train_graph_stop_evaluate_export(
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Your models").click()
     await expect(page.get_by_role("table", name="Models (2)")).to_be_visible()
     await screenshot(page, "workshop-09-models-list")
+    # Delete asks once more, then the model is gone from the list.
+    await page.get_by_role("link", name="good-model").first.click()
+    await page.get_by_role("button", name="Delete model").click()
+    await page.get_by_role("button", name="Delete model forever").click()
+    await expect(page.get_by_role("table", name="Models (1)")).to_be_visible()
+    await expect(page.get_by_role("link", name="good-model")).to_have_count(0)
 
 
 async def test_api_tokens_are_shown_once_and_revoked(
@@ -272,3 +278,32 @@ async def test_api_tokens_are_shown_once_and_revoked(
     await page.get_by_role("link", name="Create model").click()
     await expect(page.get_by_role("img", name="Action space: steering angle and speed")).to_be_visible()
     await screenshot(page, "workshop-12-create-model-phone")
+
+
+async def test_organizer_invites_and_sets_the_signup_mode(
+    live_server: LiveServer, settings: Settings, new_context: Any
+) -> None:
+    await make_user(settings, "organizer", "org@example.com", alias="org")
+    context = await new_context(viewport={"width": 1366, "height": 900})
+    page = await sign_in(context, live_server, "org@example.com")
+    await page.get_by_role("link", name="Account").click()
+    access = page.get_by_role("region", name="Server access")
+    await access.get_by_label("Uses").fill("3")
+    await access.get_by_role("button", name="Create invitation").click()
+    link = await page.get_by_role("textbox", name="Sign-up link").input_value()
+    assert link.startswith(f"{live_server.url}/signup?invitation=tsi_")
+    await access.get_by_role("radio", name="Anyone can sign up").check()
+    await expect(access).to_contain_text("Anyone can now sign up.")
+    async with httpx.AsyncClient(base_url=live_server.url) as anonymous:
+        signed_up = await anonymous.post(
+            "/api/auth/signup", json={"email": "new@example.com", "password": "correct horse battery"}
+        )
+        assert signed_up.status_code in (200, 201), signed_up.text
+    await access.get_by_role("radio", name="Sign-up by invitation only").check()
+    await expect(access).to_contain_text("Sign-up now needs an invitation.")
+    async with httpx.AsyncClient(base_url=live_server.url) as anonymous:
+        refused = await anonymous.post(
+            "/api/auth/signup", json={"email": "late@example.com", "password": "correct horse battery"}
+        )
+        assert refused.status_code == 403
+    await screenshot(page, "workshop-13-account-organizer")
