@@ -58,6 +58,6 @@ export function RaceVideo({ raceId, viewer = null, running = true, children, ret
     <video ref=${videoRef} muted autoplay playsinline aria-label="Race video"
       onResize=${(e) => setWidth(e.currentTarget.videoWidth)}></video>
     ${status.state !== "playing" && html`<p class="video-state" role="status">${status.message}</p>`}
-    ${children}
+    <div class="hud-layer">${children}</div>
   </div>`;
 }
