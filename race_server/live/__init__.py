@@ -1,1 +1,1 @@
-"""LIVE races: the RaceHost (simulator process, policy, timing) and its benchmark (a shell package)."""
+"""LIVE races: the RaceHost (simulator process, policy, timing) and the typed events it reports (a shell package)."""

@@ -70,6 +70,14 @@ async def _pool(url: str) -> asyncpg.Pool:
 
 
 @pytest.fixture
+async def bus() -> AsyncIterator[InProcessBus]:
+    started = InProcessBus()
+    await started.start()
+    yield started
+    await started.close()
+
+
+@pytest.fixture
 async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await _pool(pg_url)
     async with pool.acquire() as conn:
@@ -148,10 +156,8 @@ async def stored_types(pool: asyncpg.Pool, race_id: int) -> list[str]:
 
 
 async def test_a_failed_write_puts_the_machine_back_and_publishes_nothing(
-    pool: asyncpg.Pool, race: Race, tmp_path: Path
+    pool: asyncpg.Pool, race: Race, tmp_path: Path, bus: InProcessBus
 ) -> None:
-    bus = InProcessBus()
-    await bus.start()
     svc = service(pool, bus, tmp_path, [])
     try:
         lr = await svc.live(race.id)
@@ -175,14 +181,11 @@ async def test_a_failed_write_puts_the_machine_back_and_publishes_nothing(
         assert lr.machine.entries_open is False
     finally:
         await svc.close()
-        await bus.close()
 
 
 async def test_a_second_process_takes_over_when_the_owner_loses_its_lease(
-    pool: asyncpg.Pool, race: Race, tmp_path: Path, pg_url: str
+    pool: asyncpg.Pool, race: Race, tmp_path: Path, bus: InProcessBus, pg_url: str
 ) -> None:
-    bus = InProcessBus()
-    await bus.start()
     hosts: list[ScriptedHost] = []
     first, second = service(pool, bus, tmp_path, hosts), service(pool, bus, tmp_path, hosts)
     try:
@@ -208,14 +211,11 @@ async def test_a_second_process_takes_over_when_the_owner_loses_its_lease(
     finally:
         await first.close()
         await second.close()
-        await bus.close()
 
 
 async def test_a_sector_is_held_back_and_stored_after_the_lap_it_ends(
-    pool: asyncpg.Pool, race: Race, tmp_path: Path
+    pool: asyncpg.Pool, race: Race, tmp_path: Path, bus: InProcessBus
 ) -> None:
-    bus = InProcessBus()
-    await bus.start()
     hosts: list[ScriptedHost] = []
     svc = service(pool, bus, tmp_path, hosts)
     try:
@@ -237,14 +237,11 @@ async def test_a_sector_is_held_back_and_stored_after_the_lap_it_ends(
         assert [(lap_.run_id, lap_.time_ms) for lap_ in laps] == [(run_id, 9000.0)]
     finally:
         await svc.close()
-        await bus.close()
 
 
 async def test_the_replay_ends_replay_s_after_the_checkered_flag(
-    pool: asyncpg.Pool, race: Race, tmp_path: Path
+    pool: asyncpg.Pool, race: Race, tmp_path: Path, bus: InProcessBus
 ) -> None:
-    bus = InProcessBus()
-    await bus.start()
     hosts: list[ScriptedHost] = []
     replay_over = asyncio.Event()
 
@@ -269,19 +266,16 @@ async def test_the_replay_ends_replay_s_after_the_checkered_flag(
         assert await pool.fetchval("SELECT status FROM race_runs WHERE id = $1", run_id) == "completed"
     finally:
         await svc.close()
-        await bus.close()
 
 
 async def test_host_events_wait_out_a_database_outage_and_are_stored_after_it(
-    pool: asyncpg.Pool, race: Race, tmp_path: Path, pg_url: str
+    pool: asyncpg.Pool, race: Race, tmp_path: Path, bus: InProcessBus, pg_url: str
 ) -> None:
     parts = urlsplit(pg_url)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     await proxy.start()
     netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
     through_proxy = await _pool(urlunsplit(parts._replace(netloc=netloc)))
-    bus = InProcessBus()
-    await bus.start()
     hosts: list[ScriptedHost] = []
     svc = service(through_proxy, bus, tmp_path, hosts)
     try:
@@ -308,16 +302,13 @@ async def test_host_events_wait_out_a_database_outage_and_are_stored_after_it(
         assert sorted(lap_.time_ms for lap_ in laps) == [7000.0, 8000.0]
     finally:
         await svc.close()
-        await bus.close()
         await through_proxy.close()
         await proxy.close()
 
 
 async def test_a_restart_takes_back_only_races_that_are_still_on(
-    pool: asyncpg.Pool, race: Race, tmp_path: Path
+    pool: asyncpg.Pool, race: Race, tmp_path: Path, bus: InProcessBus
 ) -> None:
-    bus = InProcessBus()
-    await bus.start()
     hosts: list[ScriptedHost] = []
     first = service(pool, bus, tmp_path, hosts)
     async with bus.subscribe(channel(race.id)) as sub:
@@ -340,4 +331,3 @@ async def test_a_restart_takes_back_only_races_that_are_still_on(
         assert closed_id not in restarted.races
     finally:
         await restarted.close()
-        await bus.close()
