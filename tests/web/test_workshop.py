@@ -126,7 +126,8 @@ async def train_and_stop(page: Page) -> str:
     await page.get_by_role("link", name="Create model").click()
     await page.get_by_label("Model name").fill("workshop-car")
     await expect(page.get_by_role("img", name="Action space: steering angle and speed")).to_be_visible()
-    await expect(page.get_by_role("img", name="driven counterclockwise")).to_be_visible()
+    # The track picture is drawn from the track's outline, fetched when the page opens.
+    await expect(page.get_by_role("img", name="driven counterclockwise")).to_be_visible(timeout=30_000)
     # The car's limits are enforced in words.
     await page.get_by_label("Action 0 speed").fill("5")
     await expect(page.get_by_text("Action 0: speed must be between 0.1 and 4 m/s.")).to_be_visible()
