@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 import traceback
@@ -229,9 +230,16 @@ class _Encoder:
             self._record(None)
 
 
+ENCODER_NICENESS = 4
+
+
 def encoder_main(conn: Connection, config: EncoderConfig, parent_pid: int) -> None:
     """Process entry point (spawned by `RaceStream.start`); it dies with the server, however it dies."""
     bind_to_parent(parent_pid)
+    # Below the web server that fans out laps and speed control, above training (nice 10): the
+    # race clock and the racers' controls come first, a dropped video frame is the lesser harm.
+    with contextlib.suppress(OSError):
+        os.nice(ENCODER_NICENESS)
     try:
         encoder = _Encoder(conn, config)
     except Exception as error:
