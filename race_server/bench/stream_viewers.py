@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -78,8 +79,15 @@ async def _serve(conn: Connection) -> None:
         conn.send("closed")
 
 
+LOAD_NICENESS = 10
+
+
 def viewers_main(conn: Connection, parent_pid: int) -> None:
     """Process entry point; it dies with the benchmark, however that dies."""
     bind_to_parent(parent_pid)
+    # The audience stands in for viewers on other machines: on this one it must not take the CPU
+    # from the server it measures (an unniced load generator would be measuring itself).
+    with contextlib.suppress(OSError):
+        os.nice(LOAD_NICENESS)
     with contextlib.suppress(EOFError, BrokenPipeError, KeyboardInterrupt):
         asyncio.run(_serve(conn))

@@ -230,7 +230,7 @@ class _Encoder:
             self._record(None)
 
 
-ENCODER_NICENESS = 4
+ENCODER_NICENESS = 2
 
 
 def encoder_main(conn: Connection, config: EncoderConfig, parent_pid: int) -> None:
