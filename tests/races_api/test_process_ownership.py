@@ -5,6 +5,7 @@ multiprocessing resource tracker. The restarted server takes the race back."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
@@ -50,6 +51,23 @@ def alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its (new) parent's wait() is missing
 
 
+async def job_in_progress(ws_url: str, job_id: int, cookie: str) -> None:
+    """Until the job's feed (history first, then pushes) says it runs."""
+    import websockets
+
+    async with (
+        asyncio.timeout(120),
+        websockets.connect(f"{ws_url}/ws/jobs/{job_id}", additional_headers={"Cookie": cookie}) as feed,
+    ):
+        async for raw in feed:
+            message = json.loads(raw)
+            statuses = [message["job"]["status"]] if message["type"] == "history" else [message.get("status")]
+            statuses += [event.get("status") for event in message.get("events", [])]
+            if "in_progress" in statuses:
+                return
+    raise AssertionError(f"the feed of job {job_id} ended before it ran")
+
+
 async def until(condition: object, within_s: float, what: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
@@ -93,14 +111,8 @@ async def test_sigkill_mid_live_run_and_mid_training_leaves_no_process(
         assert (await org_ws.command("launch_racer", racer_id=racer_id))["type"] == "ok"
         await org_ws.wait_type("run_started", timeout=60)
 
-        async def job_status() -> str:
-            return str((await racer.get(f"/api/jobs/{job['id']}")).json()["status"])
+        await job_in_progress(first.ws_url, job["id"], f"trackside_session={racer.cookies['trackside_session']}")
 
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 120
-        while await job_status() != "in_progress":
-            assert loop.time() < deadline, "the training job did not start"
-            await asyncio.sleep(0.2)
         # The job's own rollout worker: a grandchild of the server.
         def spawned() -> int:
             return sum("multiprocessing" in command for command in descendants(first.process.pid).values())
