@@ -23,6 +23,15 @@ from race_server.stream.settings import VideoSettings
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = bool(os.environ.get("CI"))
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def artifact_path(name: str) -> Path:
+    """Where a test leaves a picture for a person to review. The folder is ignored by git, so a clean
+    clone lacks it until the first test writes there, whichever test runs first."""
+    path = ARTIFACTS / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def service_missing(what: str, error: BaseException) -> None:

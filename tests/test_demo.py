@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import stat
 import uuid
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -61,7 +63,13 @@ async def test_two_starts_reuse_the_demo_races(
         with caplog.at_level(logging.INFO, logger="trackside.banner"):
             await announce(second.app.state, "127.0.0.1", 8123, "json")
         (record,) = [r for r in caplog.records if r.name == "trackside.banner"]
-        assert record.__dict__["demo_live_url"] == f"http://127.0.0.1:8123{demo.live_link}"
+        live_url = f"http://127.0.0.1:8123{demo.live_link}"
+        # a log shipper gets the link without its viewer token; the file beside the data holds it whole
+        assert record.__dict__["demo_live_url"] == f"http://127.0.0.1:8123/?race={marker['live']}&viewer=[redacted]"
+        links = Path(record.__dict__["links_file"])
+        mode, text = await asyncio.to_thread(lambda: (stat.S_IMODE(links.stat().st_mode), links.read_text()))
+        assert links.parent == settings.data_dir and mode == 0o600
+        assert f"demo_live: {live_url}\n" in text
     finally:
         await second.stop()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,8 +15,8 @@ from race_server.overlay.state import SectorColour
 from race_server.overlay.trackmap import COLOURS
 from race_server.races.timing import RaceTiming
 from race_server.sim.tracks import load_track
+from tests.conftest import artifact_path
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 GREY = (90, 110, 90)
 
 
@@ -80,7 +79,7 @@ def test_sector_colours_follow_the_session_and_personal_bests(overlay: Overlay) 
     drive_lap(feed, grace, end, [13.0, 8.5, 11.0])
     # slower than her own best: yellow; a new session best: purple
     assert_sectors(overlay, feed.state, ["yellow", "purple", "yellow"])
-    Image.fromarray(overlay.draw(feed.state, blank())[..., :3].copy()).save(ARTIFACTS / "overlay_sectors.png")
+    Image.fromarray(overlay.draw(feed.state, blank())[..., :3].copy()).save(artifact_path("overlay_sectors.png"))
 
 
 def test_countdown_go_penalty_flag_and_replay_appear_at_their_moments(overlay: Overlay) -> None:
@@ -130,7 +129,7 @@ def test_countdown_go_penalty_flag_and_replay_appear_at_their_moments(overlay: O
     assert count(frame, overlay.notice, PENALTY_RED, 30) == 0
     frame = frame_for({"type": "run_end", "reason": "time_up", "t": 60.0})
     assert count(frame, overlay.flag, FLAG_DARK, 4) > 3000 and count(frame, overlay.flag, FLAG_LIGHT, 4) > 3000
-    Image.fromarray(frame[..., :3].copy()).save(ARTIFACTS / "overlay_flag.png")
+    Image.fromarray(frame[..., :3].copy()).save(artifact_path("overlay_flag.png"))
     frame = frame_for({"type": "replay_started"})
     assert count(frame, overlay.flag, FLAG_DARK, 4) == 0
     assert count(frame, overlay.badge, REPLAY_RED, 30) > 3000

@@ -62,8 +62,9 @@ async def test_full_live_race(realtime_server: LiveServer, settings: Settings) -
     ann_id = joined.json()["user_id"]
 
     # House entries (the reference driver); Bob submits twice and only his last entry races.
-    assert (await bob.post(f"/api/races/{race_id}/submissions", json={"driver": "reference",
-                                                                      "reference_speed": 0.8})).status_code == 201
+    assert (
+        await bob.post(f"/api/races/{race_id}/submissions", json={"driver": "reference", "reference_speed": 0.8})
+    ).status_code == 201
     bob_last = await bob.post(f"/api/races/{race_id}/submissions", json={"driver": "reference",
                                                                          "reference_speed": 1.5})  # fmt: skip
     ann_sub = await ann.post(f"/api/races/{race_id}/submissions", json={"driver": "reference",

@@ -56,9 +56,7 @@ async def test_one_upload_at_a_time_per_user(server: LiveServer, settings: Setti
         assert again.status_code == 422
 
 
-async def test_quota_on_stored_models_and_on_the_body(
-    server: LiveServer, settings: Settings, tmp_path: Path
-) -> None:
+async def test_quota_on_stored_models_and_on_the_body(server: LiveServer, settings: Settings, tmp_path: Path) -> None:
     from race_server.api.upload_gate import UploadGate
 
     await make_user(settings, "racer", "r@example.com", alias="racer-one")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,7 @@ from race_server.sim.broadcast_solids import BOT_SHELL, CAR_SHELL, CARDBOARD, SH
 from race_server.sim.broadcast_texture import BORDER, CENTRE, ROAD
 from race_server.sim.objects import Box
 from race_server.sim.tracks import load_track
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+from tests.conftest import artifact_path
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +44,7 @@ def test_each_view_draws_track_car_and_objects(renderer: BroadcastRenderer, view
     car, boxes = scene(renderer)
     frame = renderer.render(view, car, boxes)  # type: ignore[arg-type]
     assert frame.shape == (720, 1280, 4) and frame.dtype == np.uint8
-    ARTIFACTS.mkdir(exist_ok=True)
-    Image.fromarray(frame[..., :3].copy()).save(ARTIFACTS / f"broadcast_{view}.png")
+    Image.fromarray(frame[..., :3].copy()).save(artifact_path(f"broadcast_{view}.png"))
     pixels = 1280 * 720
     assert near(frame, ROAD, 16).sum() > pixels * 0.05  # the road
     assert near(frame, BORDER, 10).sum() > 500  # its white borders

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from playwright.async_api import async_playwright
 
 from race_server.settings import Settings
 from race_server.stream.browser import CHROMIUM, CHROMIUM_ARGS, probe_script
+from tests.conftest import artifact_path
 from tests.stream.live_race import live_race, video_server
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.mark.browser
@@ -46,8 +44,7 @@ async def test_chromium_receives_live_race_video_over_whep(settings: Settings) -
             ages = [f["age"] for f in frames if f["age"] is not None]
             assert len(ages) > 0.9 * len(frames)  # the page reads the capture time of nearly every frame
             assert sorted(ages)[len(ages) // 2] < 1000  # live, not a backlog
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.locator("video").screenshot(path=str(ARTIFACTS / "browser_live_video.png"))
+            await page.locator("video").screenshot(path=str(artifact_path("browser_live_video.png")))
             await page.evaluate("window.__video.close()")
             # the page's DELETE answered only once the session was released
             assert not server.app.state.video.hub.sessions

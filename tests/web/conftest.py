@@ -18,11 +18,10 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 from race_server.api.race_runtime import RaceOptions
 from race_server.settings import Settings
 from race_server.stream.settings import VideoSettings
-from tests.conftest import IN_CI, LiveServer
+from tests.conftest import IN_CI, LiveServer, artifact_path
 
 CHROMIUM = os.environ.get("TRACKSIDE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 COUNTDOWN_S = 3
 SLOT_S = 25.0
 
@@ -110,5 +109,4 @@ async def _race_day(settings: Settings) -> AsyncIterator[LiveServer]:
 
 
 async def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+    await page.screenshot(path=str(artifact_path(f"screenshots/{name}.png")), full_page=full_page)
