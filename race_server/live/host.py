@@ -99,6 +99,9 @@ class RaceHost:
         try:
             ready = await asyncio.wait_for(asyncio.shield(self._ready), START_TIMEOUT_S)
         except BaseException:
+            # nobody waits for the handshake any more: a cancelled future is not reported as an
+            # exception never retrieved when the shutdown below fails what is pending
+            self._ready.cancel()
             await self._shutdown(graceful=False)
             raise
         self.priority = str(ready["priority"])
