@@ -70,9 +70,12 @@ def bench_live_reward(
 def bench_stream(
     window_s: Annotated[float, typer.Option("--window", help="Seconds measured per viewer count.")] = 5.0,
     browser: Annotated[bool, typer.Option("--browser/--no-browser", help="Glass-to-glass in Chromium.")] = True,
+    browser_window_s: Annotated[
+        float, typer.Option("--browser-window", help="Seconds Chromium watches (glass-to-glass, late frames).")
+    ] = 20.0,
     as_json: JsonOpt = True,
 ) -> None:
     """Live video: render/overlay/encode ms per 720p frame, CPU by viewers, glass-to-glass, clock jitter."""
     from race_server.bench.stream import run_stream_bench
 
-    _print(run_stream_bench(window_s, browser=browser))
+    _print(run_stream_bench(window_s, browser_window_s if browser else None))

@@ -55,6 +55,22 @@ async ({ url, token }) => {
     video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
+  // The browser's own counters, to tell frames the network or the decoder lost from frames the
+  // compositor skipped and from callbacks the page missed (rVFC may skip a busy main thread).
+  state.counters = async () => {
+    let rtp = {};
+    (await pc.getStats()).forEach((report) => {
+      if (report.type === "inbound-rtp" && report.kind === "video") rtp = report;
+    });
+    const quality = video.getVideoPlaybackQuality();
+    return {
+      received: rtp.framesReceived ?? 0, decoded: rtp.framesDecoded ?? 0, rtpDropped: rtp.framesDropped ?? 0,
+      packetsLost: rtp.packetsLost ?? 0, freezes: rtp.freezeCount ?? 0,
+      jitterBufferDelayS: rtp.jitterBufferDelay ?? 0, jitterBufferEmitted: rtp.jitterBufferEmittedCount ?? 0,
+      totalVideoFrames: quality.totalVideoFrames, droppedVideoFrames: quality.droppedVideoFrames,
+      presented: state.frames.length ? state.frames.at(-1).presented : 0,
+    };
+  };
   state.close = async () => { pc.close(); if (state.location) await fetch(state.location, { method: "DELETE", headers }); };
   return null;
 }
