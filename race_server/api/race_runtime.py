@@ -57,8 +57,6 @@ async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> 
     stack.push_async_callback(evaluator.close)
     state.race_evaluator = evaluator
     virtual = options.host_factory or default_host_factory(options.realtime)
-    if video is not None and video.settings.enabled:  # the race's video follows its simulator
-        virtual = filmed_host_factory(virtual, video, state.bus, state.pool)
     # A race with a car assigned in the fleet runs on the physical track (race_server.fleet).
     from race_server.api.car_ws import car_links, car_video
     from race_server.fleet.host_factory import FleetHostFactory
@@ -67,11 +65,14 @@ async def start_races(app: Starlette, stack: AsyncExitStack, data_dir: Path) -> 
     stack.push_async_callback(links.close)
     stack.push_async_callback(car_video(state).close)
     state.fleet_hosts = FleetHostFactory(state.pool, links, data_dir, virtual)
+    hosts: HostFactory = state.fleet_hosts
+    if video is not None and video.settings.enabled:  # the race's video follows its simulator or its car
+        hosts = filmed_host_factory(hosts, video, state.bus, state.pool, cameras=car_video(state))
     queue = QueueService(
         state.pool,
         state.bus,
         data_dir,
-        host_factory=state.fleet_hosts,
+        host_factory=hosts,
         countdown_s=options.countdown_s,
         time_per_racer_s=options.time_per_racer_s,
         models=models,

@@ -50,6 +50,9 @@ async def switch_view(request: Request) -> Response:
     if stream is None or not stream.alive:
         message = f"race {race_id} has no live video right now (its simulator is not running)"
         return JSONResponse({"error": message, "code": "no_video"}, status_code=404)
+    if stream.config.source == "car":
+        message = f"race {race_id} is on a physical track: its picture is the car's own camera"
+        return JSONResponse({"error": message, "code": "physical_track"}, status_code=409)
     stream.set_view(view)
     return JSONResponse({"view": view})
 

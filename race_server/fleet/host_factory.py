@@ -54,6 +54,17 @@ class TrackHost:
             self.inner = self.factory.virtual(self.race_id)
         await self.inner.start(route_id, reverse, laps)
 
+    @property
+    def n_sectors(self) -> int:
+        if isinstance(self.inner, PhysicalHost):
+            return 1  # a lap sensor marks only the start line
+        return int(getattr(self.inner, "n_sectors", 3))
+
+    @property
+    def camera_car(self) -> int | None:
+        """The car whose camera is this race's picture, once started on the physical track."""
+        return self.inner.car_id if isinstance(self.inner, PhysicalHost) else None
+
     def _host(self) -> Any:
         if self.inner is None:
             raise RuntimeError("the race host is not started")

@@ -7,9 +7,12 @@ camera view, the overlay, the latency probe — encodes each frame once and send
 Frames are dropped, never queued: if a frame is late the clock skips ahead. Idle (no viewer, no
 recording) it draws nothing.
 
+A race on a physical track (``source="car"``) shows the car's own camera instead of a rendered
+view (`overlay.car_camera`), under the same overlay; its replay plays the camera's frames back.
+
 Messages are ``(op, payload)`` tuples. Server → encoder: state, view, active, keyframe,
-record (a path to start, None to stop), replay (seconds), close. Encoder → server: ready, packet
-(`Packet`), recorded ({path, frames} or {error}), fatal.
+record (a path to start, None to stop), replay (seconds), camera (a grey image, car source only),
+close. Encoder → server: ready, packet (`Packet`), recorded ({path, frames} or {error}), fatal.
 """
 
 from __future__ import annotations
@@ -21,13 +24,18 @@ import sys
 import time
 import traceback
 from bisect import bisect_right
+from collections import deque
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from race_server.lifeline import bind_to_parent
 from race_server.overlay import BroadcastState, Overlay
+from race_server.overlay.car_camera import CarCamera
 from race_server.sim.broadcast import VIEWS, BroadcastRenderer, Pose, PoseInterpolator, View
 from race_server.sim.tracks import load_track
 from race_server.stream import probe
@@ -37,6 +45,8 @@ from race_server.stream.recorder import Recorder
 FLAG_HOLD_S = 2.0  # the checkered flag shows this long before the replay rolls
 HISTORY_LIMIT = 15 * 60 * 12  # states kept for the replay: a 12-minute slot at 15 Hz
 KEYFRAME_MIN_GAP_S = 0.5  # forced keyframes are expensive: requests closer than this are merged
+CAMERA_HISTORY = 15 * 60  # the car's frames kept for the replay: its longest (60 s) at 15 fps
+Source = Literal["simulator", "car"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class EncoderConfig:
     gop: int = 60  # frames between periodic keyframes; joiners ask for one and get it within a frame or two
     view: View = "chase"
     probe: bool = True
+    source: Source = "simulator"
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,23 @@ class _Replay:
         return state, Pose(s0.x + a * (s1.x - s0.x), s0.y + a * (s1.y - s0.y), yaw)
 
 
+class _CameraReplay:
+    """The car's last ``seconds`` of camera frames, played back on the display clock."""
+
+    def __init__(
+        self, frames: list[tuple[float, npt.NDArray[np.uint8]]], end: float, seconds: float, started: float
+    ) -> None:
+        # the run's last seconds, not the car idling on the line after its flag
+        kept = [(t, grey) for t, grey in frames if end - seconds <= t <= end] or frames[-1:]
+        self.times = [t for t, _ in kept]
+        self.frames = [grey for _, grey in kept]
+        self.started = started
+
+    def at(self, now: float) -> npt.NDArray[np.uint8]:
+        t = self.times[0] + (now - self.started)
+        return self.frames[max(bisect_right(self.times, t) - 1, 0)]
+
+
 class _Encoder:
     def __init__(self, conn: Connection, config: EncoderConfig) -> None:
         self.conn = conn
@@ -112,6 +140,11 @@ class _Encoder:
         self.replay: _Replay | None = None
         self.replay_due: tuple[float, float] | None = None  # (when, seconds)
         self.origin = time.monotonic()
+        self.car_camera = CarCamera(config.width, config.height) if config.source == "car" else None
+        self.camera: tuple[float, npt.NDArray[np.uint8]] | None = None  # (arrived, grey)
+        self.camera_history: deque[tuple[float, npt.NDArray[np.uint8]]] = deque(maxlen=CAMERA_HISTORY)
+        self.camera_replay: _CameraReplay | None = None
+        self.raced_until = 0.0  # when the last racing state arrived: the camera replay ends there
 
     # --- commands ----------------------------------------------------------------------------
     def handle(self, op: str, payload: Any) -> None:
@@ -130,6 +163,10 @@ class _Encoder:
             seconds = float(payload)
             if seconds > 0 and self.history:
                 self.replay_due = (time.monotonic() + FLAG_HOLD_S, seconds)
+        elif op == "camera":
+            if self.car_camera is not None:
+                self.camera = (time.monotonic(), np.asarray(payload, dtype=np.uint8))
+                self.camera_history.append(self.camera)
         elif op == "close":
             self.closing = True
 
@@ -139,12 +176,17 @@ class _Encoder:
         if state.phase == "countdown" and previous.phase != "countdown":
             self.history.clear()
             self.interp.clear()
-            self.replay = self.replay_due = None
-        if state.phase == "racing" and state.x is not None and state.y is not None:
+            self.replay = self.replay_due = self.camera_replay = None
+        if state.phase != "racing":
+            return
+        self.raced_until = time.monotonic()
+        if state.x is not None and state.y is not None:
             self.interp.push(state.t, Pose(state.x, state.y, state.yaw), time.monotonic())
-            if not self.history or state.t > self.history[-1][0]:
-                self.history.append((state.t, state))
-                del self.history[:-HISTORY_LIMIT]
+        elif self.car_camera is None:
+            return  # a simulator state without a pose has nothing to replay
+        if not self.history or state.t > self.history[-1][0]:
+            self.history.append((state.t, state))
+            del self.history[:-HISTORY_LIMIT]
 
     def _record(self, path: str | None) -> None:
         if self.recorder is not None:
@@ -167,10 +209,13 @@ class _Encoder:
     # --- frames ------------------------------------------------------------------------------
     def frame(self, now: float) -> None:
         state, pose = self._scene(now)
-        image = self.renderer.render(self.view, pose, state.objects)
+        if self.car_camera is not None:
+            image = self.car_camera.draw(*self._camera_at(now))
+        else:
+            image = self.renderer.render(self.view, pose, state.objects)
         if pose is not None:
             state = replace(state, x=pose.x, y=pose.y, yaw=pose.yaw)
-        self.overlay.draw(state, image, track_map=self.view != "topdown")
+        self.overlay.draw(state, image, track_map=self.car_camera is not None or self.view != "topdown")
         captured = time.time()
         if self.config.probe:
             probe.stamp(image, round(captured * 1000.0))
@@ -185,18 +230,30 @@ class _Encoder:
     def _scene(self, now: float) -> tuple[BroadcastState, Pose | None]:
         if self.replay_due is not None and now >= self.replay_due[0] and self.state.phase in ("finished", "idle"):
             self.replay = _Replay(self.history, self.replay_due[1] - FLAG_HOLD_S, now)
+            if self.car_camera is not None and self.camera_history:
+                seconds = self.replay_due[1] - FLAG_HOLD_S
+                self.camera_replay = _CameraReplay(list(self.camera_history), self.raced_until, seconds, now)
             self.replay_due = None
         if self.replay is not None:
             scene = self.replay.at(now)
             if scene is not None and self.state.phase in ("finished", "idle", "replay"):
                 return scene
-            self.replay = None
+            self.replay = self.camera_replay = None
         state = self.state
         if state.phase in ("racing", "finished"):
             return state, self.interp.at(now)
         if state.phase == "countdown" and state.x is not None and state.y is not None:
             return state, Pose(state.x, state.y, state.yaw)
         return state, None
+
+    def _camera_at(self, now: float) -> tuple[npt.NDArray[np.uint8] | None, float | None]:
+        """The car's image to show and its age: the replay's frame while one plays, else the newest."""
+        if self.camera_replay is not None:
+            return self.camera_replay.at(now), 0.0
+        if self.camera is None:
+            return None, None
+        arrived, grey = self.camera
+        return grey, now - arrived
 
     def _emit(self, encoded: Encoded, captured: float) -> None:
         if self.recorder is not None:

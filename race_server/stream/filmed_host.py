@@ -7,6 +7,9 @@ process and never waits for video), records each run from launch until its repla
 the encoder with the simulator. Queue messages the simulator does not see (checkered with the
 replay length, replay_ended, up_next, leaderboard) come from the race's bus channel.
 
+A race on a physical track (its host names a ``camera_car``) is filmed by that car: the encoder
+shows the car's camera, whose frames the fleet's `CameraFeeds` hand over as they are decoded.
+
 Video is a spectator: if the encoder cannot start or dies, the race goes on without pictures.
 """
 
@@ -16,9 +19,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
+import numpy as np
+import numpy.typing as npt
 
 from race_server.bus import BusGap, EventBus
 from race_server.db import races
@@ -32,17 +37,36 @@ QUEUE_TYPES = frozenset(
     {"run_launched", "checkered", "replay_ended", "run_failed", "up_next", "leaderboard", "leaderboard_cleared"}
 )
 RECORDING_ENDS = frozenset({"replay_ended", "run_failed"})
+CameraWatcher = Callable[[npt.NDArray[np.uint8]], None]
+
+
+class CameraFeeds(Protocol):
+    """The cars' cameras (``race_server.fleet.video.CarVideo``)."""
+
+    def watch(self, car_id: int, watcher: CameraWatcher) -> None: ...
+
+    def unwatch(self, car_id: int, watcher: CameraWatcher) -> None: ...
 
 
 class FilmedHost:
     """Delegates everything to ``inner`` (a RaceHost); adds the race's video around it."""
 
-    def __init__(self, inner: Any, race_id: int, video: VideoService, bus: EventBus, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        race_id: int,
+        video: VideoService,
+        bus: EventBus,
+        pool: asyncpg.Pool,
+        cameras: CameraFeeds | None = None,
+    ) -> None:
         self._inner = inner
         self.race_id = race_id
         self._video = video
         self._bus = bus
         self._pool = pool
+        self._cameras = cameras
+        self._watching: tuple[int, CameraWatcher] | None = None
         self._follow: asyncio.Task[None] | None = None
         self._ending: set[asyncio.Task[Any]] = set()
 
@@ -51,10 +75,18 @@ class FilmedHost:
 
     async def start(self, route_id: str, reverse: bool, laps: Sequence[Lap] = ()) -> None:
         await self._inner.start(route_id, reverse, laps)
+        car: int | None = getattr(self._inner, "camera_car", None)
         try:
             stream = await self._video.start(
-                self.race_id, route_id, reverse, n_sectors=int(getattr(self._inner, "n_sectors", 3))
+                self.race_id,
+                route_id,
+                reverse,
+                n_sectors=int(getattr(self._inner, "n_sectors", 3)),
+                source="simulator" if car is None else "car",
             )
+            if stream is not None and car is not None and self._cameras is not None:
+                self._watching = (car, stream.show_camera)
+                self._cameras.watch(*self._watching)
             if stream is not None:
                 async with self._pool.acquire() as conn:
                     stream.feed.names.update(await races.names(conn, self.race_id))
@@ -106,6 +138,9 @@ class FilmedHost:
                 stream.feed.names.update(await races.names(conn, self.race_id))
 
     async def close(self) -> None:
+        if self._watching is not None and self._cameras is not None:
+            self._cameras.unwatch(*self._watching)
+            self._watching = None
         try:
             await self._inner.close()
         finally:
@@ -120,9 +155,13 @@ class FilmedHost:
 
 
 def filmed_host_factory(
-    inner: Callable[[int], Any], video: VideoService, bus: EventBus, pool: asyncpg.Pool
+    inner: Callable[[int], Any],
+    video: VideoService,
+    bus: EventBus,
+    pool: asyncpg.Pool,
+    cameras: CameraFeeds | None = None,
 ) -> Callable[[int], Any]:
     def make(race_id: int) -> Any:
-        return FilmedHost(inner(race_id), race_id, video, bus, pool)
+        return FilmedHost(inner(race_id), race_id, video, bus, pool, cameras)
 
     return make

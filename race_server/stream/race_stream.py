@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
+import numpy.typing as npt
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
@@ -131,6 +133,8 @@ class RaceStream:
         self._keyframe_timer: asyncio.TimerHandle | None = None
         self.failed: str | None = None
         self.states_dropped = 0  # states replaced by a newer one before the encoder could take them
+        self.camera_frames = 0  # the car's images handed to the encoder (physical track)
+        self.camera_dropped = 0  # ... and those dropped because the encoder was behind
         self._unsent: tuple[str, Any] | None = None
         self._closing = False
 
@@ -343,6 +347,21 @@ class RaceStream:
         """Replace the picture's state outright (tests, scripted sources)."""
         self.feed.state = state
         self._send("state", state, quiet=True, droppable=True)
+
+    def show_camera(self, grey: npt.NDArray[np.uint8]) -> None:
+        """The car's newest image (a physical track's picture). Dropped, never queued, while the
+        encoder is behind or a state waits for the pipe: the next image comes 1/15 s later."""
+        conn = self._conn
+        if conn is None or self.config.source != "car":
+            return
+        if self._unsent is not None or not select.select([], [conn.fileno()], [], 0)[1]:
+            self.camera_dropped += 1
+            return
+        try:
+            conn.send(("camera", grey))
+        except OSError:
+            return
+        self.camera_frames += 1
 
     def set_view(self, view: str) -> None:
         if view not in VIEWS:

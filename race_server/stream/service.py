@@ -1,4 +1,5 @@
-"""The server's video: one `RaceStream` per race with a LIVE simulator, the WHEP hub, the recordings.
+"""The server's video: one `RaceStream` per race with a LIVE simulator or a car on the physical
+track (its camera is the picture), the WHEP hub, the recordings.
 
 The race runtime starts a race's stream when its simulator starts (``start``), feeds it every race
 event (``apply``: the RaceHost's events and the queue's messages), records each run from launch to
@@ -18,7 +19,7 @@ from typing import Any, cast
 from race_server.overlay import BroadcastState
 from race_server.sim.broadcast import View
 from race_server.stream.codec import Codec
-from race_server.stream.encoder import EncoderConfig
+from race_server.stream.encoder import EncoderConfig, Source
 from race_server.stream.race_stream import RaceStream
 from race_server.stream.settings import VideoSettings
 from race_server.stream.whep import WhepHub, parse_ice_servers
@@ -51,13 +52,16 @@ class VideoService:
         n_sectors: int = 3,
         names: Mapping[int, str] | None = None,
         probe: bool = True,
+        source: Source = "simulator",
     ) -> RaceStream | None:
         """Start the race's encoder (idempotent); None when video is switched off."""
         if not self.settings.enabled:
             return None
         existing = self.streams.get(race_id)
-        if existing is not None and existing.alive:
+        if existing is not None and existing.alive and existing.config.source == source:
             return existing
+        if existing is not None:  # the race moved between the simulator and a physical track
+            await self.stop(race_id)
         s = self.settings
         config = EncoderConfig(
             race_id=race_id,
@@ -71,6 +75,7 @@ class VideoService:
             bitrate=s.bitrate,
             view=cast(View, s.view),
             probe=probe,
+            source=source,
         )
         stream = RaceStream(config, on_recorded=lambda info: self._on_recorded(race_id, info))
         await stream.start()
