@@ -8,8 +8,10 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from race_server.settings import Settings
+from tests.conftest import artifact_path
 from tests.fleet.helpers import BenchBackend, register_car, running_car, until
 from tests.races_api.helpers import cookie_of, live_config, login, make_user, race_socket
 from tests.stream.live_race import video_server
@@ -51,6 +53,7 @@ async def test_the_broadcast_of_a_physical_race_is_its_cars_camera(settings: Set
                     for _ in range(10):
                         frame = await asyncio.wait_for(peer.track.recv(), 30)
                     image = frame.to_ndarray(format="rgb24")  # type: ignore[union-attr]
+                    Image.fromarray(image).save(artifact_path("broadcast_car.png"))
                     h, w = image.shape[:2]
                     centre = image[h // 2 - 20 : h // 2 + 20, w // 2 - 20 : w // 2 + 20]
                     # the car's picture, twice VP8-encoded (car, then broadcast): lossy, not another image
