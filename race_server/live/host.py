@@ -19,26 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing as mp
-import os
 import signal
 import time
 from collections.abc import AsyncIterator, Sequence
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 from race_server.live.child import child_main
 from race_server.live.events import HostEvent, from_wire, to_protocol
 from race_server.live.session import Event
 from race_server.live.spec import DriverSpec, RunSpec, check_multiplier
+from race_server.piped_child import PipedChild
 from race_server.races.ranking import Lap
 
 __all__ = ["DriverSpec", "RaceHost", "RaceHostError", "RunSpec", "to_protocol"]
 
 START_TIMEOUT_S = 60.0
 CLOSE_TIMEOUT_S = 3.0
-READ_BATCH = 64
 
 
 class RaceHostError(RuntimeError):
@@ -52,9 +48,7 @@ class RaceHost:
         self.race_id = race_id
         self.n_sectors = n_sectors
         self.realtime = realtime
-        self._ctx = mp.get_context("spawn")
-        self._proc: BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._child: PipedChild | None = None
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ready: asyncio.Future[Any] | None = None
@@ -72,30 +66,27 @@ class RaceHost:
     # --- lifecycle ---------------------------------------------------------------------------
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._child.pid if self._child is not None else None
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._conn is not None
+        return self._child is not None and self._child.conn is not None
 
     async def start(self, route_id: str, reverse: bool, laps: Sequence[Lap] = ()) -> None:
         """Spawn the simulator and wait until it is warm; ``laps`` restores the session's bests."""
-        if self._proc is not None:
+        if self._child is not None:
             raise RaceHostError("the simulator is already started; close() it first")
-        loop = asyncio.get_running_loop()
-        parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(
-            target=child_main,
-            args=(child, self.race_id, route_id, reverse, self.n_sectors, list(laps), self.realtime, os.getpid()),
-            name=f"racehost-{self.race_id}",
-            daemon=True,
+        args = (self.race_id, route_id, reverse, self.n_sectors, list(laps), self.realtime)
+        self._child = PipedChild(
+            f"racehost-{self.race_id}", child_main, args, on_message=self._on_message, on_gone=self._on_child_gone
         )
-        proc.start()
-        child.close()
-        self._proc, self._conn = proc, parent
         self._fatal, self._closing, self._ended = None, False, False
-        self._ready = loop.create_future()
-        loop.add_reader(parent.fileno(), self._on_readable)
+        self._ready = asyncio.get_running_loop().create_future()
+        try:
+            self._child.spawn()
+        except BaseException:
+            self._child = None
+            raise
         try:
             ready = await asyncio.wait_for(asyncio.shield(self._ready), START_TIMEOUT_S)
         except BaseException:
@@ -108,8 +99,7 @@ class RaceHost:
 
     async def close(self) -> None:
         """End a run on track (interrupted), stop the process and release its pipe; idempotent."""
-        proc = self._proc
-        if proc is None:
+        if self._child is None:
             self._end_events()
             return
         if self._run is not None and self.alive:
@@ -118,53 +108,16 @@ class RaceHost:
         await self._shutdown(graceful=True)
 
     async def _shutdown(self, *, graceful: bool) -> None:
-        proc = self._proc
-        assert proc is not None
+        child = self._child
+        assert child is not None
         self._closing = True
         if graceful and self.alive:
             with contextlib.suppress(RaceHostError, TimeoutError):
                 await asyncio.wait_for(self._call("close"), CLOSE_TIMEOUT_S)
-        if not await self._exited(proc, CLOSE_TIMEOUT_S if graceful else 0.0):
-            proc.terminate()
-            if not await self._exited(proc, CLOSE_TIMEOUT_S):
-                proc.kill()
-                await self._exited(proc, CLOSE_TIMEOUT_S)
-        proc.join()
-        self._detach()
-        proc.close()
-        self._proc = None
+        await child.stop(first_wait_s=CLOSE_TIMEOUT_S if graceful else 0.0, grace_s=CLOSE_TIMEOUT_S)
+        self._child = None
         self._fail_pending("the simulator was closed")
         self._end_events()
-
-    async def _exited(self, proc: BaseProcess, within_s: float) -> bool:
-        if not proc.is_alive():
-            return True
-        if within_s <= 0.0:
-            return False
-        loop = asyncio.get_running_loop()
-        gone: asyncio.Future[None] = loop.create_future()
-
-        def on_exit() -> None:
-            if not gone.done():
-                gone.set_result(None)
-
-        loop.add_reader(proc.sentinel, on_exit)
-        try:
-            await asyncio.wait_for(gone, within_s)
-        except TimeoutError:
-            pass
-        finally:
-            loop.remove_reader(proc.sentinel)
-        return not proc.is_alive()
-
-    def _detach(self) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        self._conn = None
-        with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_reader(conn.fileno())
-        conn.close()
 
     def _end_events(self) -> None:
         if not self._ended:
@@ -180,20 +133,9 @@ class RaceHost:
             self._ready.set_exception(RaceHostError(self._fatal or message))
 
     # --- the pipe ----------------------------------------------------------------------------
-    def _on_readable(self) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        try:
-            # a bounded batch per callback: a child stepping as fast as possible must not starve
-            # the event loop; the reader fires again while data is pending
-            for _ in range(READ_BATCH):
-                if not conn.poll():
-                    break
-                op, req, payload = conn.recv()
-                self._dispatch(op, req, payload)
-        except (EOFError, OSError):
-            self._on_child_gone()
+    def _on_message(self, message: tuple[str, int | None, Any]) -> None:
+        op, req, payload = message
+        self._dispatch(op, req, payload)
 
     def _dispatch(self, op: str, req: int | None, payload: Any) -> None:
         if op == "events":
@@ -221,8 +163,10 @@ class RaceHost:
             self._run = None
 
     def _on_child_gone(self) -> None:
-        proc = self._proc
-        self._detach()
+        child = self._child
+        proc = child.process if child is not None else None
+        if child is not None:
+            child.detach()
         if self._closing or proc is None:
             return
         proc.join(1.0)
@@ -243,7 +187,7 @@ class RaceHost:
         self._fail_pending(message)
 
     async def _call(self, op: str, payload: Any = None) -> Any:
-        conn = self._conn
+        conn = self._child.conn if self._child is not None else None
         if conn is None:
             failed = f" (it failed: {self._fatal})" if self._fatal else ""
             raise RaceHostError(f"the simulator is not running; start() it first{failed}")

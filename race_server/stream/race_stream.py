@@ -15,14 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing as mp
-import os
 import select
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from race_server.overlay import BroadcastFeed, BroadcastState
+from race_server.piped_child import PipedChild
 from race_server.sim.broadcast import VIEWS
 from race_server.stream.codec import TIME_BASE
 from race_server.stream.encoder import EncoderConfig, Packet, encoder_main
@@ -120,9 +118,7 @@ class RaceStream:
         self.race_id = config.race_id
         self.feed = BroadcastFeed(config.n_sectors)
         self.on_recorded = on_recorded
-        self._ctx = mp.get_context("spawn")
-        self._proc: BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._child: PipedChild | None = None
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         self._recorded: asyncio.Future[dict[str, Any]] | None = None
         self.viewers: set[ViewerTrack] = set()
@@ -141,28 +137,34 @@ class RaceStream:
     # --- lifecycle ---------------------------------------------------------------------------
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._child.pid if self._child is not None else None
+
+    @property
+    def _conn(self) -> Connection | None:
+        return self._child.conn if self._child is not None else None
 
     @property
     def alive(self) -> bool:
         return self._conn is not None
 
     async def start(self) -> None:
-        if self._proc is not None:
+        if self._child is not None:
             raise StreamError("the encoder is already started")
-        loop = asyncio.get_running_loop()
-        parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(
-            target=encoder_main, args=(child, self.config, os.getpid()), name=f"encoder-{self.race_id}", daemon=True
+        child = PipedChild(
+            f"encoder-{self.race_id}",
+            encoder_main,
+            (self.config,),
+            on_message=self._on_message,
+            on_gone=self._on_gone,
+            read_batch=READ_BATCH,
         )
-        proc.start()
-        child.close()
-        self._proc, self._conn = proc, parent
-        self._ready = loop.create_future()
-        loop.add_reader(parent.fileno(), self._on_readable)
+        self._ready = asyncio.get_running_loop().create_future()
+        child.spawn()
+        self._child = child
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), START_TIMEOUT_S)
         except BaseException:
+            self._ready.cancel()  # nobody waits for it now: not an exception never retrieved
             await self.close()
             raise
 
@@ -173,51 +175,15 @@ class RaceStream:
         if self._keyframe_timer is not None:
             self._keyframe_timer.cancel()
             self._keyframe_timer = None
-        proc = self._proc
-        if proc is None:
+        child = self._child
+        if child is None:
             return
         self._closing = True
         self._send("close", None, quiet=True)
-        if not await self._exited(proc, CLOSE_TIMEOUT_S):
-            proc.terminate()
-            if not await self._exited(proc, CLOSE_TIMEOUT_S):
-                proc.kill()
-                await self._exited(proc, CLOSE_TIMEOUT_S)
-        proc.join()
-        self._detach()
-        proc.close()
-        self._proc = None
-        self._fail_waiters("the encoder was closed")
-
-    async def _exited(self, proc: BaseProcess, within_s: float) -> bool:
-        if not proc.is_alive():
-            return True
-        loop = asyncio.get_running_loop()
-        gone: asyncio.Future[None] = loop.create_future()
-
-        def on_exit() -> None:
-            if not gone.done():
-                gone.set_result(None)
-
-        loop.add_reader(proc.sentinel, on_exit)
-        try:
-            await asyncio.wait_for(gone, within_s)
-        except TimeoutError:
-            pass
-        finally:
-            loop.remove_reader(proc.sentinel)
-        return not proc.is_alive()
-
-    def _detach(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
         self._unsent = None
-        with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_reader(conn.fileno())
-        with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_writer(conn.fileno())
-        conn.close()
+        await child.stop(first_wait_s=CLOSE_TIMEOUT_S, grace_s=CLOSE_TIMEOUT_S)
+        self._child = None
+        self._fail_waiters("the encoder was closed")
 
     def _fail_waiters(self, message: str) -> None:
         for future in (self._ready, self._recorded):
@@ -256,18 +222,9 @@ class RaceStream:
         if unsent is not None:
             self._send(*unsent, quiet=True)
 
-    def _on_readable(self) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        try:
-            for _ in range(READ_BATCH):
-                if not conn.poll():
-                    break
-                op, payload = conn.recv()
-                self._dispatch(op, payload)
-        except (EOFError, OSError):
-            self._on_gone()
+    def _on_message(self, message: tuple[str, Any]) -> None:
+        op, payload = message
+        self._dispatch(op, payload)
 
     def _dispatch(self, op: str, payload: Any) -> None:
         if op == "packet":
@@ -284,10 +241,13 @@ class RaceStream:
             self.failed = str(payload)
 
     def _on_gone(self) -> None:
-        self._detach()
+        child = self._child
+        self._unsent = None
+        if child is not None:
+            child.detach()
         if self._closing:
             return
-        proc = self._proc
+        proc = child.process if child is not None else None
         code = proc.exitcode if proc is not None else None
         self.failed = self.failed or f"encoder process exited (exit code {code})"
         log.warning("race video stopped", extra={"race_id": self.race_id, "reason": self.failed})
