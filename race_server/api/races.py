@@ -8,9 +8,11 @@ the queue service and the classic evaluator.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
+import shutil
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ from race_server.auth import AuthError, Role, principal_of, requires
 from race_server.db import races, users
 from race_server.queue import service
 from race_server.queue.run_logs import METRICS, SIMTRACE
+from race_server.races import folders
 from race_server.races import submissions as rules
 from race_server.races.config import RaceConfigError, parse_race_config
 
@@ -131,7 +134,15 @@ async def delete_race(request: Request, access: RaceAccess) -> Response:
         await queue.release(access.race.id)
     await revoke(request, access.race.id, everyone=True)
     await races.delete(request.app.state.pool, access.race.id)
+    # its run logs and recordings go with it: nothing links to them any more, and a season of
+    # deleted practice races would otherwise fill the disk
+    await asyncio.to_thread(remove_folders, folders.race_folders(request.app.state.settings.data_dir, access.race.id))
     return JSONResponse({"ok": True})
+
+
+def remove_folders(paths: tuple[Path, ...]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # --- invitation link, joining, racers, viewer token ------------------------------------------------
@@ -283,7 +294,7 @@ async def _run_file(request: Request, access: RaceAccess, name: str, media_type:
         raise ApiError(404, "not_found", f"no run {run_id} in this race")
     if access.role is RaceRole.RACER and run["racer_id"] != access.user_id:
         raise ApiError(403, "forbidden", "racers download their own runs' logs")
-    path = Path(request.app.state.settings.data_dir) / "races" / str(access.race.id) / "runs" / str(run_id) / name
+    path = folders.run_dir(request.app.state.settings.data_dir, access.race.id, run_id) / name
     if not path.is_file():
         raise ApiError(404, "not_found", f"run {run_id} has no {name} (yet)")
     return FileResponse(path, media_type=media_type, filename=f"run-{run_id}-{name}")

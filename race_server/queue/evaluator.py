@@ -28,6 +28,7 @@ from race_server.db import races
 from race_server.lifeline import bind_to_parent
 from race_server.models.store import ModelStore
 from race_server.queue import service
+from race_server.races import folders
 from race_server.races.ranking import Lap, best_window
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ class Evaluator:
         if outcome.telemetry:
             from race_server.queue.run_rewards import write_scored_run_logs
 
-            folder = self.data_dir / "races" / str(race.id) / "runs" / str(run_id)
+            folder = folders.run_dir(self.data_dir, race.id, run_id)
             route = (config.route_id, config.reverse)
             await asyncio.to_thread(write_scored_run_logs, folder, outcome.telemetry, route, spec.driver)
             await self._record_video(race.id, run_id, sub.racer_id, spec, outcome)

@@ -9,6 +9,7 @@ from typing import Any
 from race_server.live.spec import DriverSpec
 from race_server.queue.run_logs import Route
 from race_server.queue.run_rewards import write_scored_run_logs
+from race_server.races import folders
 
 # A run's rows in memory: 15 per second, so this bounds a runaway slot (about 3.7 hours).
 MAX_ROWS_PER_RUN = 200_000
@@ -22,7 +23,7 @@ class RunRecorder:
         self._drivers: dict[tuple[int, int], DriverSpec] = {}  # whose reward function scores the run
 
     def run_dir(self, race_id: int, run_id: int) -> Path:
-        return self.data_dir / "races" / str(race_id) / "runs" / str(run_id)
+        return folders.run_dir(self.data_dir, race_id, run_id)
 
     def begin(self, race_id: int, run_id: int, route: Route | None = None, driver: DriverSpec | None = None) -> None:
         """``driver``: the run's DriverSpec; a model's reward function scores the run's steps at the end."""

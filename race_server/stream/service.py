@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from race_server.overlay import BroadcastState
+from race_server.races import folders
 from race_server.sim.broadcast import View
 from race_server.stream.codec import Codec
 from race_server.stream.encoder import EncoderConfig, Source
@@ -41,7 +42,7 @@ class VideoService:
 
     def recording_path(self, race_id: int, run_id: int) -> Path:
         ext = "webm" if self.settings.codec == "vp8" else "mkv"
-        return self.data_dir / "recordings" / f"race-{race_id}" / f"run-{run_id}.{ext}"
+        return folders.recordings_dir(self.data_dir, race_id) / f"run-{run_id}.{ext}"
 
     async def start(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from race_server.races import folders
 from race_server.settings import Settings
 from tests.conftest import LiveServer
 from tests.races_api.helpers import classic_config, cookie_of, login, make_user, race_socket
@@ -62,5 +63,16 @@ async def test_classic_race_evaluates_and_ranks_by_each_method(race_server: Live
     owner = fast if racer_of[run_id] == fast_id else slow
     trace = await owner.get(f"/api/races/{race_id}/runs/{run_id}/simtrace.csv")
     assert trace.status_code == 200 and len(trace.text.splitlines()) > 10
+
+    # Deleting the race deletes its run logs; another race's files stay.
+    other_id = (await org.post("/api/races", json=classic_config())).json()["id"]
+    kept = folders.run_dir(settings.data_dir, other_id, 1) / "metrics.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{}")
+    runs = folders.race_dir(settings.data_dir, race_id)
+    assert (runs / "runs" / str(run_id)).is_dir()
+    assert (await org.delete(f"/api/races/{race_id}")).status_code == 200
+    assert not runs.exists() and kept.exists()
+    assert (await owner.get(f"/api/races/{race_id}/runs/{run_id}/simtrace.csv")).status_code == 404
     for client in (org, fast, slow):
         await client.aclose()

@@ -76,6 +76,9 @@ async def test_live_race_video_over_whep_and_its_recording(settings: Settings) -
         assert sum(probe.read(f) is not None for f in frames) > 0.95 * len(frames)
         async with httpx.AsyncClient(base_url=server.url) as anonymous:
             assert (await anonymous.get(url)).status_code == 401
+        # the recording goes with its race
+        assert (await race.organizer.delete(f"/api/races/{race.race_id}")).status_code == 200
+        assert not path.exists() and not path.parent.exists()
 
 
 async def test_whep_is_authorised_like_the_race_websocket(settings: Settings) -> None:
