@@ -124,6 +124,13 @@ async def test_live_race_across_three_browsers(
     await bob.get_by_role("button", name="Faster").click()
     await expect(confirmed).to_have_text("×1.25", timeout=10_000)
     await screenshot(bob, "12-live-speed-control-phone")
+    # The picture carries the overlay: on every screen size the page's own HUD is kept for screen
+    # readers only, so nothing is drawn twice (a stray CSS brace once hid it on phones alone).
+    for page in (org, bob):
+        hud = page.get_by_label("Race overlay")
+        await expect(hud).to_be_attached()
+        box = await page.locator(".hud-layer").first.bounding_box()
+        assert box is not None and box["width"] <= 1 and box["height"] <= 1, box
     await screenshot(org, "13-control-panel-running")
     await screenshot(ann, "14-live-spectating-racer")
 

@@ -3,6 +3,9 @@
 import { html, useEffect, useRef, useState } from "./lib.js";
 import { VideoUnavailable, playWhep, whepUrl } from "./whep.js";
 
+// The server gives a disconnected viewer 5 s (race_server/stream/whep.py); the page waits a little less.
+const DISCONNECT_GRACE_MS = 4000;
+
 export const CAMERA_VIEWS = [
   ["chase", "Chase camera"],
   ["tv", "TV camera"],
@@ -18,8 +21,17 @@ export function RaceVideo({ raceId, viewer = null, running = true, children, ret
     let session = null;
     let stopped = false;
     let timer = null;
+    let grace = null;
     const retry = (ms) => {
       if (!stopped) timer = setTimeout(start, ms);
+    };
+    const reconnect = () => {
+      clearTimeout(grace);
+      if (stopped) return;
+      setStatus({ state: "connecting", message: "Video interrupted; reconnecting…" });
+      session && session.stop();
+      session = null;
+      retry(1000);
     };
     async function start() {
       if (stopped) return;
@@ -28,13 +40,17 @@ export function RaceVideo({ raceId, viewer = null, running = true, children, ret
         session = await playWhep(videoRef.current, whepUrl(raceId), {
           token: viewer,
           onState: (s) => {
-            if (s === "connected") setStatus({ state: "playing", message: "" });
-            if (s === "failed" || s === "disconnected" || s === "closed") {
-              if (stopped) return;
-              setStatus({ state: "connecting", message: "Video interrupted; reconnecting…" });
-              session && session.stop();
-              session = null;
-              retry(1000);
+            if (stopped) return;
+            if (s === "connected") {
+              clearTimeout(grace);
+              setStatus({ state: "playing", message: "" });
+            } else if (s === "disconnected") {
+              // Often a moment's missed connectivity checks (a busy Wi-Fi, a loaded server): ICE
+              // recovers by itself, and a new session would cost a keyframe and a visible restart.
+              clearTimeout(grace);
+              grace = setTimeout(reconnect, DISCONNECT_GRACE_MS);
+            } else if (s === "failed" || s === "closed") {
+              reconnect();
             }
           },
         });
@@ -49,6 +65,7 @@ export function RaceVideo({ raceId, viewer = null, running = true, children, ret
     return () => {
       stopped = true;
       clearTimeout(timer);
+      clearTimeout(grace);
       if (session) session.stop();
     };
   }, [raceId, viewer, running]);
