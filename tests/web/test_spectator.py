@@ -26,7 +26,7 @@ async def test_viewer_link_opens_the_live_page(live_server: LiveServer, settings
     page = await context.new_page()
     await page.goto(f"{live_server.url}/?race={race_id}&viewer={viewer}")
     await expect(page.get_by_role("heading", name="LIVE: Friday night LIVE")).to_be_visible()
-    await expect(page.get_by_text("Welcome to Friday night LIVE LIVE!")).to_be_visible()
+    await expect(page.get_by_text("Welcome to Friday night LIVE!")).to_be_visible()
     await expect(page.get_by_role("region", name="LEADERBOARD")).to_be_visible()
     await expect(page.get_by_role("region", name="Coming up")).to_be_visible()
     await expect(page.get_by_role("region", name="Race organizer control panel")).to_have_count(0)

@@ -23,7 +23,7 @@ function Welcome({ state, name, myId }) {
   const mine = comingUp(state).findIndex(({ entry }) => entry.racer_id === myId);
   if (state.run && state.run.racer_id === myId) return null;
   return html`<div class="welcome" role="status">
-    <h2>Welcome to ${race.config.name} LIVE!</h2>
+    <h2>Welcome to ${/\bLIVE$/i.test(race.config.name.trim()) ? race.config.name.trim() : `${race.config.name} LIVE`}!</h2>
     ${mine === 0 && !state.run
       ? html`<p class="up-next"><strong>You are up next.</strong> Be ready when your race organizer launches you.</p>`
       : mine > 0
