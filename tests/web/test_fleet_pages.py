@@ -187,6 +187,9 @@ async def run_the_race(page: Page, server: LiveServer, race_id: int) -> None:
     panel = page.get_by_role("region", name="Race organizer control panel")
     track = panel.get_by_role("region", name="Physical track")
     await expect(track).to_contain_text("runs on the physical track with bench-car (online)")
+    # the picture is the car's camera: the simulator's camera views are not offered
+    await expect(page.get_by_text("On the physical track the picture is bench-car's own camera.")).to_be_visible()
+    await expect(page.get_by_label("Camera view")).to_have_count(0)
     await panel.get_by_role("button", name="Launch simulator").click()
     await expect(panel.locator("[data-simulator]")).to_have_attribute("data-simulator", "running", timeout=60_000)
     await panel.get_by_role("switch", name="Model entries open").uncheck()

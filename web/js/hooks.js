@@ -71,3 +71,14 @@ export function useFetch(path, deps = []) {
   }, [path, version, ...deps]);
   return { ...state, reload: () => setVersion((v) => v + 1) };
 }
+
+/** The Fleet's car assigned to this race (then it runs on the physical track), null for none, or
+ * undefined while unknown. Only organizers may read the fleet: others always get null. */
+export function useAssignedCar(raceId, organizer = true) {
+  const [car, setCar] = useState(organizer ? undefined : null);
+  useEffect(() => {
+    if (!organizer) return;
+    get("/api/fleet").then((data) => setCar(data.cars.find((c) => c.race_id === raceId) || null), () => setCar(null));
+  }, [raceId, organizer]);
+  return car;
+}

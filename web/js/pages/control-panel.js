@@ -2,11 +2,12 @@
 // Model entries open, the racer queue editor, launch / relaunch with the 2-minute and 30-second
 // warnings, Reset simulator, Clear leaderboard ranking, Declare winner!, View broadcast mode.
 import { html, useEffect, useState } from "../lib.js";
-import { get, post } from "../api.js";
+import { post } from "../api.js";
 import { ConfirmButton, CopyField, ErrorNote, Link } from "../ui.js";
 import { QueueEditor } from "../queue-editor.js";
 import { clock } from "../format.js";
 import { remainingS } from "../race-state.js";
+import { useAssignedCar } from "../hooks.js";
 
 const STAGES = [["ready", "Ready", "20-25 minutes on the DeepRacer console; seconds here"], ["set", "Set", ""], ["go", "Go!", "Instant"]];
 const SIM_LABEL = { not_created: "Not created", launching: "Launching", running: "Running", failed: "Failed" };
@@ -96,10 +97,7 @@ function Broadcast({ raceId }) {
 
 // Which car (if any) the Fleet assigned to this race: then it runs on the physical track.
 function PhysicalTrack({ raceId }) {
-  const [car, setCar] = useState(undefined);
-  useEffect(() => {
-    get("/api/fleet").then((data) => setCar(data.cars.find((c) => c.race_id === raceId) || null), () => setCar(null));
-  }, [raceId]);
+  const car = useAssignedCar(raceId);
   if (car === undefined) return null;
   return html`<section class="panel-section" aria-label="Physical track">
     <h3>Physical track</h3>

@@ -3,7 +3,7 @@
 // Race organizer control panel beside the video (guide "Run a LIVE race").
 import { html, useState } from "../lib.js";
 import { session } from "../session.js";
-import { useRace, useRacers, namer, useTick } from "../hooks.js";
+import { useAssignedCar, useRace, useRacers, namer, useTick } from "../hooks.js";
 import { ComingUp, ConnectionBanner, Countdown, Hud, Leaderboard } from "../race-ui.js";
 import { CAMERA_VIEWS, RaceVideo } from "../video.js";
 import { api } from "../api.js";
@@ -43,6 +43,7 @@ export function LivePage({ raceId, viewer = null }) {
   const myId = me ? me.user_id : null;
   const organizer = Boolean(race && me && race.organizer_id === me.user_id && me.role === "organizer");
   const racer = Boolean(me && me.role === "racer");
+  const assignedCar = useAssignedCar(raceId, organizer);
   const [view, setView] = useState("chase");
   const [viewError, setViewError] = useState(null);
   // One encoder per race: the organizer's choice is the picture everyone (and OBS) sees.
@@ -77,7 +78,9 @@ export function LivePage({ raceId, viewer = null }) {
           <${Hud} state=${state} name=${name} />
           <${Countdown} state=${state} name=${name} />
         </${RaceVideo}>
-        ${organizer && html`<label class="field inline camera"><span class="label">Camera view</span>
+        ${organizer && assignedCar && html`<p class="hint camera">On the physical track the picture is
+          ${" "}<strong>${assignedCar.name}</strong>'s own camera.</p>`}
+        ${organizer && assignedCar === null && html`<label class="field inline camera"><span class="label">Camera view</span>
           <select value=${view} onChange=${(e) => switchView(e.currentTarget.value)}>
             ${CAMERA_VIEWS.map(([value, label]) => html`<option value=${value}>${label}</option>`)}
           </select></label>`}
